@@ -1,0 +1,1 @@
+"""Table commands: `trivia teds`, `trivia convert`."""
