@@ -14,7 +14,12 @@ data_app = typer.Typer(help="Prepare and check training data.", no_args_is_help=
 app.add_typer(data_app, name="data")
 
 # Command modules register themselves on `app` / `data_app` when imported.
+from trivia.cli import data as _data  # noqa: E402,F401
+from trivia.cli import examples as _examples  # noqa: E402,F401
+from trivia.cli import qa as _qa  # noqa: E402,F401
+from trivia.cli import reward as _reward  # noqa: E402,F401
 from trivia.cli import tables as _tables  # noqa: E402,F401
+from trivia.cli import train as _train  # noqa: E402,F401
 
 
 def main() -> None:

@@ -1,0 +1,179 @@
+"""Trainer commands: `trivia train`, `demo`, `tiny-model` and `data qa-from-table`."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+import trivia
+from trivia.cli import app, data_app
+from trivia.cli.tables import fail
+
+REPO = Path(trivia.__file__).resolve().parents[2]
+DEMO_CONFIG = REPO / "configs" / "demo-cpu.yaml"
+EXAMPLES = REPO / "examples" / "pubtabnet"
+_EXTRA = {"allow_extra_args": True, "ignore_unknown_options": True}
+
+
+@app.command("train", context_settings=_EXTRA)
+def train_command(
+    ctx: typer.Context,
+    config: Annotated[
+        Path, typer.Option("--config", exists=True, dir_okay=False, help="Launch config (YAML).")
+    ],
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the command; run nothing.")
+    ] = False,
+) -> None:
+    """Run `swift rlhf` with the project's plugin from a launch config.
+
+    Arguments after `--` are appended: ms-swift flags, or the plugin's (`--rejection_strategy
+    prob --rejection_min_logprob -1.5`), which travel as TRIVIA_* variables.
+    """
+    from trivia.trainer.demo import swift_command
+    from trivia.trainer.launch import ConfigError, load_config, plan_launch
+
+    try:
+        plan = plan_launch(load_config(config), ctx.args, swift=swift_command())
+    except ConfigError as error:
+        raise fail(str(error)) from error
+    if dry_run:
+        typer.echo(plan.shell())
+        return
+    unset = sorted({a for a in plan.argv + list(plan.env.values()) if "${" in a})
+    if unset:
+        raise fail(f"unset variables in {config}: {', '.join(unset)}")
+    try:
+        code = subprocess.call(plan.argv, env={**os.environ, **plan.env})
+    except FileNotFoundError as error:
+        raise fail(
+            f"{plan.argv[0]} not found: install the train extra (make train-install)"
+        ) from error
+    raise typer.Exit(code)
+
+
+class TinyKind(StrEnum):
+    vl = "vl"
+    qwen3 = "qwen3"
+
+
+@app.command("tiny-model")
+def tiny_model_command(
+    kind: Annotated[TinyKind, typer.Argument(help="vl: Qwen2.5-VL (policy); qwen3: a QA LLM.")],
+    output: Annotated[Path, typer.Argument(file_okay=False, help="Folder to write.")],
+    seed: int = 0,
+) -> None:
+    """Build a tiny randomly initialised model and its tokenizer locally (no model hub)."""
+    try:
+        from trivia.trainer.tiny_model import build_tiny_qwen2_5_vl, build_tiny_qwen3
+    except ImportError as error:
+        raise fail(f"{error}: install the train extra (make train-install)") from error
+    build = build_tiny_qwen2_5_vl if kind is TinyKind.vl else build_tiny_qwen3
+    typer.echo(str(build(output, seed=seed)))
+
+
+@app.command("demo", context_settings=_EXTRA)
+def demo_command(
+    ctx: typer.Context,
+    out: Annotated[Path, typer.Option(help="Where the model, data, stack and logs go.")] = Path(
+        "runs/demo"
+    ),
+    config: Annotated[Path, typer.Option(exists=True, dir_okay=False)] = DEMO_CONFIG,
+    examples: Annotated[Path, typer.Option(exists=True, file_okay=False)] = EXAMPLES,
+    steps: Annotated[int | None, typer.Option(min=1, help="Training steps (config: 4).")] = None,
+    warm_start_steps: Annotated[
+        int, typer.Option(min=0, help="Steps teaching a new tiny model to answer in OTSL.")
+    ] = 60,
+) -> None:
+    """Train for real on CPU: tiny model, QA pairs from the examples, local stack, GRPO.
+
+    The table-core checks that `trivia demo` used to run are `trivia score-examples`.
+    """
+    from trivia.trainer.demo import run_demo
+
+    console = Console(stderr=True, highlight=False)
+    extra = list(ctx.args) + (["--max_steps", str(steps)] if steps else [])
+    started = time.monotonic()
+    result = run_demo(
+        out,
+        config,
+        examples,
+        extra=extra,
+        warm_start_steps=warm_start_steps,
+        say=lambda s: console.print(f"• {s}"),
+    )
+    minutes = (time.monotonic() - started) / 60
+    summary = Table(title=f"GRPO demo: {len(result.steps)} steps in {minutes:.1f} min")
+    for column in ("step", "reward", "QA-F1", "valid rate", "groups skipped", "reward failures"):
+        summary.add_column(column, justify="right")
+    for row in result.steps:
+        summary.add_row(
+            str(row.step),
+            f"{row.reward:.3f}",
+            "-" if row.qa_f1 is None else f"{row.qa_f1:.3f}",
+            "-" if row.valid_rate is None else f"{row.valid_rate:.0%}",
+            "-" if row.groups_skipped is None else f"{row.groups_skipped:g}",
+            "-" if row.failures is None else f"{row.failures:g}",
+        )
+    Console().print(summary)
+    for evaluation in result.evals:
+        teds, teds_s = evaluation.get("eval_teds"), evaluation.get("eval_teds_s")
+        if teds is not None and teds_s is not None:
+            typer.echo(
+                f"validation at step {evaluation['step']:g}: TEDS {teds:.3f}, TEDS-S {teds_s:.3f}"
+            )
+    typer.echo(f"metrics: {result.log}\ntrainer output: {result.train_log}")
+    typer.echo(f"reward stack logs: {result.stack_logs}")
+    if result.returncode or len(result.steps) == 0:
+        raise fail(f"training failed (exit {result.returncode}); see {result.train_log}", 1)
+
+
+@data_app.command("qa-from-table")
+def qa_from_table_command(
+    file: Annotated[
+        Path,
+        typer.Argument(
+            metavar="FILE.jsonl",
+            exists=True,
+            dir_okay=False,
+            help="Rows with a ground-truth `solution` (HTML) or a PubTabNet `html` annotation.",
+        ),
+    ],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Where to write the rows.")],
+    kinds: Annotated[
+        str, typer.Option(help="Comma-separated: cell (lookup-answerable), count, unit.")
+    ] = "cell",
+    max_questions: Annotated[int, typer.Option(min=1, help="Most cell questions per table.")] = 30,
+) -> None:
+    """Add deterministic `qa_pairs` made from each row's ground-truth table."""
+    from trivia.dataset import pubtabnet_html
+    from trivia.dataset.qa_from_table import KINDS, qa_from_table
+
+    chosen = [k.strip() for k in kinds.split(",") if k.strip()]
+    if not chosen or set(chosen) - set(KINDS):
+        raise typer.BadParameter(f"choose from {', '.join(KINDS)}", param_hint="--kinds")
+    rows, questions, empty = [], 0, 0
+    for number, line in enumerate(file.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            html = row["solution"] if row.get("solution") else pubtabnet_html(row["html"])
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as error:
+            raise fail(f"{file}:{number}: no ground-truth table ({error})") from error
+        row["qa_pairs"] = qa_from_table(html, kinds=chosen, max_questions=max_questions)
+        questions += len(row["qa_pairs"])
+        empty += not row["qa_pairs"]
+        rows.append(row)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), "utf-8")
+    typer.echo(f"{questions} questions for {len(rows)} tables ({empty} without any) in {output}")

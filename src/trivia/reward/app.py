@@ -1,0 +1,93 @@
+"""The reward gateway: a FastAPI app built from `Settings` by `create_app`."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+from fastapi import Depends, FastAPI, Request, status
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from redis import Redis
+from redis.asyncio import Redis as AsyncRedis
+from redis.exceptions import RedisError
+from rq import Queue
+from rq.serializers import JSONSerializer
+
+from trivia.reward import metrics
+from trivia.reward.auth import bearer_token_dependency
+from trivia.reward.gateway_state import GatewayState
+from trivia.reward.limits import BodySizeLimit
+from trivia.reward.queue_stats import queue_stats
+from trivia.reward.routes import health, rewards
+from trivia.settings import Settings, get_settings
+
+__all__ = ["create_app"]
+
+_GAUGE_INTERVAL_S = 2.0
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """The gateway app; `settings` defaults to `get_settings()` (the environment)."""
+    settings = settings or get_settings()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        redis = AsyncRedis.from_url(settings.redis_url, socket_connect_timeout=2)
+        sync = Redis.from_url(settings.redis_url, socket_connect_timeout=2, socket_timeout=10)
+        queue = Queue(settings.queue_name, connection=sync, serializer=JSONSerializer)
+        app.state.gateway = GatewayState(settings=settings, redis=redis, queue=queue)
+        gauges = asyncio.create_task(_update_gauges(app.state.gateway))
+        try:
+            yield
+        finally:
+            gauges.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await gauges
+            await redis.aclose()
+            sync.close()
+
+    app = FastAPI(
+        title="TRivia reward service",
+        version="1",
+        summary="QA-F1 and TEDS rewards for recognised tables.",
+        lifespan=lifespan,
+    )
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
+    auth = [Depends(bearer_token_dependency(settings.api_token))] if settings.api_token else []
+    app.include_router(rewards.router, dependencies=auth)
+    app.include_router(health.router)
+    return app
+
+
+async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    """Malformed JSON is a 400 with the parser's reason; anything else a 422 per field."""
+    errors = exc.errors()
+    for error in errors:
+        if error.get("type") == "json_invalid":
+            reason = (error.get("ctx") or {}).get("error", "JSON decode error")
+            at = error.get("loc", ("body", "?"))[-1]
+            return JSONResponse(
+                {"detail": f"malformed JSON: {reason} (at character {at})"},
+                status_code=status.HTTP_400_BAD_REQUEST,
+            )
+    detail = [{"type": e.get("type"), "loc": e.get("loc"), "msg": e.get("msg")} for e in errors]
+    return JSONResponse(
+        {"detail": jsonable_encoder(detail)}, status_code=status.HTTP_422_UNPROCESSABLE_CONTENT
+    )
+
+
+async def _update_gauges(state: GatewayState) -> None:
+    while True:
+        try:
+            stats = await queue_stats(state.redis, state.queue)
+        except (RedisError, OSError):
+            metrics.WORKERS_ALIVE.set(0)
+        else:
+            metrics.QUEUE_DEPTH.set(stats.queued)
+            metrics.JOBS_IN_FLIGHT.set(stats.in_flight)
+            metrics.WORKERS_ALIVE.set(stats.workers)
+        await asyncio.sleep(_GAUGE_INTERVAL_S)

@@ -1,0 +1,32 @@
+"""What the gateway process holds for its lifetime: settings and its Redis connections."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fastapi import Request
+from redis import Redis
+from redis.asyncio import Redis as AsyncRedis
+from rq import Queue
+
+from trivia.settings import Settings
+
+__all__ = ["GatewayState", "get_state"]
+
+
+@dataclass
+class GatewayState:
+    """Settings, the async client that awaits results, the sync one RQ enqueues with."""
+
+    settings: Settings
+    redis: AsyncRedis
+    queue: Queue
+
+    @property
+    def sync_redis(self) -> Redis:
+        return self.queue.connection
+
+
+async def get_state(request: Request) -> GatewayState:
+    """FastAPI dependency: the app's `GatewayState`."""
+    return request.app.state.gateway

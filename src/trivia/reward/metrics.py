@@ -1,0 +1,67 @@
+"""Every Prometheus metric of the reward service (names start with `trivia_`).
+
+The gateway and each worker are separate processes, each serving its own `/metrics`
+(workers on their own port): a worker's counters are its own, summed by Prometheus. The QA
+client's per-call metrics (`trivia_qa_calls_total`, `trivia_qa_latency_seconds`, by endpoint
+and status) live with the client in `trivia.qa.metrics` and show on the workers' port.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+__all__ = [
+    "ANSWER_CACHE",
+    "DEDUPE_SAVED_CALLS",
+    "ITEMS",
+    "JOBS",
+    "JOBS_IN_FLIGHT",
+    "JOB_DURATION",
+    "QUEUE_DEPTH",
+    "REQUESTS",
+    "REQUEST_DURATION",
+    "REWARD",
+    "STAGE_DURATION",
+    "TEDS_DURATION",
+    "WORKERS_ALIVE",
+]
+
+_LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
+_SCORE_BUCKETS = tuple(round(0.1 * i, 1) for i in range(11))
+
+# --- gateway ---------------------------------------------------------------------------------
+REQUESTS = Counter("trivia_requests", "Reward requests answered, by HTTP status.", ["status"])
+ITEMS = Counter(
+    "trivia_items",
+    "Scored items by outcome: valid (scored), invalid (policy's fault, 0.0), "
+    "failed (infrastructure, null), no_signal (no questions).",
+    ["outcome"],
+)
+REWARD = Histogram("trivia_reward", "QA-F1 reward of valid, scored items.", buckets=_SCORE_BUCKETS)
+REQUEST_DURATION = Histogram(
+    "trivia_request_duration_seconds",
+    "End-to-end time of a reward request.",
+    buckets=_LATENCY_BUCKETS,
+)
+STAGE_DURATION = Histogram(
+    "trivia_stage_duration_seconds",
+    "Time per gateway stage: plan (validity, dedupe), enqueue, wait, assemble.",
+    ["stage"],
+    buckets=_LATENCY_BUCKETS,
+)
+DEDUPE_SAVED_CALLS = Counter(
+    "trivia_dedupe_saved_calls", "QA calls saved by answering each (table, question) once."
+)
+QUEUE_DEPTH = Gauge("trivia_queue_depth", "Jobs waiting in the queue.")
+JOBS_IN_FLIGHT = Gauge("trivia_jobs_in_flight", "Jobs being run by a worker.")
+WORKERS_ALIVE = Gauge("trivia_workers_alive", "Workers registered on the queue.")
+
+# --- workers ---------------------------------------------------------------------------------
+JOBS = Counter("trivia_jobs", "Table jobs run by this worker, by outcome.", ["outcome"])
+JOB_DURATION = Histogram(
+    "trivia_job_duration_seconds", "Time to score one table job.", buckets=_LATENCY_BUCKETS
+)
+ANSWER_CACHE = Counter("trivia_answer_cache", "Answer-cache lookups by result.", ["result"])
+TEDS_DURATION = Histogram(
+    "trivia_teds_duration_seconds", "Time of one TEDS computation.", buckets=_LATENCY_BUCKETS
+)

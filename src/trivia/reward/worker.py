@@ -1,0 +1,185 @@
+"""The reward worker: an RQ worker that notices a dead colleague's job within seconds.
+
+RQ's defaults suit long jobs: a worker killed mid-job leaves its job "started" until a
+heartbeat expires (job monitoring interval + 60 s) and someone sweeps (every 10 minutes), so a
+killed job re-runs after about 13 minutes. Reward jobs take seconds and a training step waits on
+them. This worker
+
+* sends heartbeats from a thread every `job_monitoring_interval_s` while a job runs, each valid
+  for only `job_monitoring_interval_s + 2` seconds, so a dead worker's job expires in ~3 s;
+* sweeps for expired jobs every `maintenance_interval_s` in a thread (one worker at a time, by a
+  short Redis lock) — `cleanup()` re-queues them because every job is enqueued with `Retry`;
+* runs jobs in its own process (no fork per job), keeping one QA client and event loop;
+* serves `/metrics`, `/healthz` and `/readyz` on its own port.
+
+`ForkingRewardWorker` keeps RQ's fork-per-job model with the same recovery, for comparison: it
+makes a QA client (connections, model lookup) per job and its QA metrics die with each horse;
+`make bench` measures it at about twice the service's time.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from socketserver import ThreadingMixIn
+from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+from prometheus_client import make_wsgi_app
+from redis import Redis
+from redis.exceptions import RedisError
+from rq import Queue, SimpleWorker, Worker
+from rq.job import Job
+from rq.registry import StartedJobRegistry
+from rq.serializers import JSONSerializer
+
+from trivia.reward import context
+from trivia.reward.keys import maintenance_lock_key
+from trivia.settings import Settings
+
+__all__ = ["ForkingRewardWorker", "RewardWorker", "run_worker", "serve_worker_metrics"]
+
+log = logging.getLogger(__name__)
+
+
+class _FastRecovery:
+    """Short heartbeats and a sweeping thread, mixed into an RQ worker class."""
+
+    settings: Settings
+
+    def get_heartbeat_ttl(self, job: Job) -> int:
+        return self.job_monitoring_interval + 2  # type: ignore[attr-defined]
+
+    def start_sweeping(self) -> threading.Event:
+        """Sweep the queues for abandoned jobs until the returned event is set."""
+        stop = threading.Event()
+        thread = threading.Thread(target=self._sweep, args=(stop,), name="sweeper", daemon=True)
+        thread.start()
+        return stop
+
+    def _sweep(self, stop: threading.Event) -> None:
+        interval = self.settings.maintenance_interval_s
+        connection: Redis = self.connection  # type: ignore[attr-defined]
+        while not stop.wait(interval):
+            for queue in self.queues:  # type: ignore[attr-defined]
+                try:
+                    if connection.set(
+                        maintenance_lock_key(queue.name), 1, nx=True, ex=interval + 1
+                    ):
+                        StartedJobRegistry(queue=queue).cleanup()
+                except RedisError as exc:
+                    log.warning("sweep of %s failed: %s", queue.name, exc)
+                except Exception:
+                    log.exception("sweep of %s failed", queue.name)
+
+
+class RewardWorker(_FastRecovery, SimpleWorker):
+    """Runs reward jobs in its own process, one at a time, with fast recovery of dead ones."""
+
+    def __init__(self, queues: Any, *, settings: Settings, **kwargs: Any) -> None:
+        self.settings = settings
+        kwargs.setdefault("serializer", JSONSerializer)
+        kwargs.setdefault("job_monitoring_interval", settings.job_monitoring_interval_s)
+        super().__init__(queues, **kwargs)
+
+    def execute_job(self, job: Job, queue: Queue) -> None:
+        # The main thread runs the job, so a thread keeps its heartbeat fresh meanwhile.
+        stop = threading.Event()
+        beat = threading.Thread(target=self._beat, args=(job, stop), name="heartbeat", daemon=True)
+        beat.start()
+        try:
+            super().execute_job(job, queue)
+        finally:
+            stop.set()
+            beat.join()
+
+    def _beat(self, job: Job, stop: threading.Event) -> None:
+        while not stop.wait(self.job_monitoring_interval):
+            try:
+                if self.execution is not None:
+                    self.maintain_heartbeats(job)
+            except RedisError as exc:
+                log.warning("heartbeat failed: %s", exc)
+            except Exception:
+                log.exception("heartbeat failed")
+
+
+class ForkingRewardWorker(_FastRecovery, Worker):
+    """RQ's forking worker (a new process per job) with the same fast recovery."""
+
+    def __init__(self, queues: Any, *, settings: Settings, **kwargs: Any) -> None:
+        self.settings = settings
+        kwargs.setdefault("serializer", JSONSerializer)
+        kwargs.setdefault("job_monitoring_interval", settings.job_monitoring_interval_s)
+        super().__init__(queues, **kwargs)
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+
+
+def _health_app(redis_url: str, queue_name: str) -> Any:
+    metrics_app = make_wsgi_app()
+    probe = Redis.from_url(redis_url, socket_connect_timeout=2, socket_timeout=2)
+
+    def app(environ: dict[str, Any], start_response: Any) -> Any:
+        path = environ.get("PATH_INFO", "")
+        if path == "/healthz":
+            start_response("200 OK", [("Content-Type", "application/json")])
+            return [b'{"status":"ok"}']
+        if path == "/readyz":
+            try:
+                probe.ping()
+            except RedisError as exc:
+                body = f'{{"status":"unavailable","reason":"redis: {type(exc).__name__}"}}'
+                start_response("503 Service Unavailable", [("Content-Type", "application/json")])
+                return [body.encode()]
+            start_response("200 OK", [("Content-Type", "application/json")])
+            return [b'{"status":"ready"}']
+        if path == "/metrics":
+            return metrics_app(environ, start_response)
+        start_response("404 Not Found", [("Content-Type", "application/json")])
+        return [b'{"detail":"not found"}']
+
+    return app
+
+
+def serve_worker_metrics(host: str, port: int, redis_url: str, queue_name: str) -> WSGIServer:
+    """Serve /metrics, /healthz and /readyz on `port` from a daemon thread."""
+    server = make_server(
+        host,
+        port,
+        _health_app(redis_url, queue_name),
+        server_class=_ThreadingWSGIServer,
+        handler_class=_QuietHandler,
+    )
+    threading.Thread(target=server.serve_forever, name="metrics", daemon=True).start()
+    return server
+
+
+def run_worker(settings: Settings, *, fork: bool = False, burst: bool = False) -> None:
+    """Run one worker until it is stopped (SIGTERM/SIGINT: finish the job at hand, then exit)."""
+    # Redis replies are decoded by RQ itself; the connection stays binary.
+    connection = Redis.from_url(settings.redis_url, socket_connect_timeout=5)
+    queue = Queue(settings.queue_name, connection=connection, serializer=JSONSerializer)
+    ctx = context.configure(settings)
+    worker_class = ForkingRewardWorker if fork else RewardWorker
+    worker = worker_class([queue], connection=connection, settings=settings)
+    metrics_server = None
+    if settings.worker_metrics_port:
+        metrics_server = serve_worker_metrics(
+            settings.host, settings.worker_metrics_port, settings.redis_url, settings.queue_name
+        )
+    stop_sweeping = worker.start_sweeping()
+    try:
+        worker.work(burst=burst, logging_level="WARNING", with_scheduler=False)
+    finally:
+        stop_sweeping.set()
+        if metrics_server is not None:
+            metrics_server.shutdown()
+        ctx.close()

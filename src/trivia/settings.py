@@ -1,0 +1,111 @@
+"""All configuration of the services, with every default in one place.
+
+Each field can be set from the environment as ``TRIVIA_<FIELD>`` (for example
+``TRIVIA_REDIS_URL``); command-line options override the environment. Build a ``Settings``
+explicitly where a process configures itself, or read the cached ``get_settings()``.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["Settings", "get_settings", "split_urls"]
+
+MIB = 1024 * 1024
+
+
+def split_urls(values: str | list[str] | tuple[str, ...] | None) -> list[str]:
+    """URLs given repeated, comma-separated, or both, as one de-duplicated list in order."""
+    if values is None:
+        return []
+    if isinstance(values, str):
+        values = [values]
+    urls: list[str] = []
+    for value in values:
+        for part in value.split(","):
+            url = part.strip().rstrip("/")
+            if url and url not in urls:
+                urls.append(url)
+    return urls
+
+
+class Settings(BaseSettings):
+    """Configuration of the reward gateway, its workers and the local stack."""
+
+    model_config = SettingsConfigDict(env_prefix="TRIVIA_", extra="ignore")
+
+    # --- gateway -----------------------------------------------------------------------------
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65535)
+    # When set, every /v1/* call needs `Authorization: Bearer <token>`.
+    api_token: SecretStr | None = None
+    # A request body over this many bytes is refused with 413 before it is read in full.
+    max_body_bytes: int = Field(16 * MIB, gt=0)
+    # A request with more items than this is refused with 413.
+    max_items: int = Field(4096, gt=0)
+    # Items not scored this many seconds after a request arrived get `qa_f1: null` and an error.
+    request_deadline_s: float = Field(120.0, gt=0)
+    # How long the gateway keeps trying to reach Redis to enqueue before answering 503.
+    enqueue_retry_s: float = Field(15.0, ge=0)
+
+    # --- queue -------------------------------------------------------------------------------
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    queue_name: str = "trivia-rewards"
+    # Times an abandoned or failed job is re-queued (a killed worker's job runs again).
+    job_retries: int = Field(3, ge=1)
+    # Per-request result lists and job data expire after this many seconds.
+    result_ttl_s: int = Field(600, gt=0)
+    # Failed jobs stay inspectable for this long.
+    failure_ttl_s: int = Field(3600, gt=0)
+    # Answers are reused across requests for this long (GRPO groups repeat tables).
+    answer_cache_ttl_s: int = Field(24 * 3600, ge=0)
+
+    # --- workers -----------------------------------------------------------------------------
+    # Seconds between a worker's heartbeats while it runs a job; a job whose heartbeat is
+    # `job_monitoring_interval_s + 2` seconds old is treated as abandoned and re-queued.
+    job_monitoring_interval_s: int = Field(1, ge=1)
+    # Seconds between sweeps for abandoned jobs.
+    maintenance_interval_s: int = Field(1, ge=1)
+    # Worker metrics (and /healthz, /readyz) port; 0 = no metrics server.
+    worker_metrics_port: int = Field(0, ge=0, le=65535)
+
+    # --- answering (QA) service ----------------------------------------------------------------
+    # One or more OpenAI-compatible base URLs (".../v1"), comma-separated.
+    qa_urls: str = "http://127.0.0.1:8001/v1"
+    # Model name; None = ask the endpoint's /v1/models.
+    qa_model: str | None = None
+    qa_api_key: SecretStr | None = None
+    qa_max_concurrency_per_endpoint: int = Field(64, gt=0)
+    qa_request_timeout_s: float = Field(60.0, gt=0)
+    qa_max_retries: int = Field(4, ge=0)
+    qa_backoff_base_s: float = Field(0.25, ge=0)
+    # An endpoint failing this many times in a row is left alone for `qa_eject_for_s`.
+    qa_eject_after_failures: int = Field(5, ge=1)
+    qa_eject_for_s: float = Field(30.0, ge=0)
+    qa_max_tokens: int = Field(64, gt=0)
+    # Ask one question of a table first, the rest after it (lets vLLM cache the prefix once).
+    qa_prime_prefix: bool = False
+
+    # --- local stack ---------------------------------------------------------------------------
+    data_dir: Path = Path("runs/stack")
+    workers: int = Field(2, ge=1)
+
+    @field_validator("qa_model", "api_token", "qa_api_key", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @property
+    def qa_url_list(self) -> list[str]:
+        """The QA endpoints as a list."""
+        return split_urls(self.qa_urls)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process's settings from the environment, built once."""
+    return Settings()

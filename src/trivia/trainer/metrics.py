@@ -1,0 +1,117 @@
+"""Per-step trainer metrics: the names written to ``logging.jsonl`` and the Prometheus endpoint.
+
+The trainer appends the step's values to ms-swift's metric store under the names below, so they
+are averaged into ``logging.jsonl`` beside ``reward`` and ``rewards/<name>/mean``. Rank 0 also
+serves them as ``trivia_train_*`` gauges for Prometheus; ``TrainMetricsExporter.observe`` takes
+the same dictionary ms-swift logs, so the two never disagree.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
+
+from trivia.trainer.filtering import FilterStats
+
+__all__ = [
+    "FAILED",
+    "GROUPS_SKIPPED",
+    "REJECTION_RATE",
+    "STEP_SECONDS",
+    "TOKENS_PER_SECOND",
+    "VALID_RATE",
+    "TrainMetricsExporter",
+    "filter_metrics",
+]
+
+VALID_RATE = "rejection_sampling/valid_rate"
+REJECTION_RATE = "rejection_sampling/rejection_rate"
+GROUPS_SKIPPED = "rejection_sampling/groups_skipped"
+# Valid share of everything generated, before keeping the first valid ones of an oversample.
+GENERATED_VALID_RATE = "rejection_sampling/generated_valid_rate"
+FAILED = "reward_failures/count"
+FAILED_RATE = "reward_failures/rate"
+STEP_SECONDS = "trivia/step_seconds"
+TOKENS_PER_SECOND = "trivia/tokens_per_second"
+TEDS = "teds"
+TEDS_STRUCTURE = "teds_s"
+
+_REWARD_KEY = re.compile(r"^(eval_)?rewards/(?P<name>[^/]+)/(?P<stat>mean|std)$")
+
+
+def filter_metrics(stats: FilterStats, failed: int) -> dict[str, float]:
+    """The step's filter and failure metrics under their logged names."""
+    return {
+        VALID_RATE: stats.valid_rate,
+        REJECTION_RATE: stats.rejection_rate,
+        GROUPS_SKIPPED: float(stats.groups_skipped),
+        FAILED: float(failed),
+        FAILED_RATE: failed / stats.completions if stats.completions else 0.0,
+    }
+
+
+class TrainMetricsExporter:
+    """``trivia_train_*`` gauges fed from the logged dictionary of each step."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+        self.step = Gauge("trivia_train_step", "Last optimiser step logged.", registry=r)
+        self.reward = Gauge("trivia_train_reward", "Weighted reward, step mean.", registry=r)
+        self.reward_mean = Gauge(
+            "trivia_train_reward_mean", "Reward per function, step mean.", ["func"], registry=r
+        )
+        self.reward_std = Gauge(
+            "trivia_train_reward_std", "Reward per function, step std.", ["func"], registry=r
+        )
+        self.valid_rate = Gauge(
+            "trivia_train_valid_rate", "Share of completions the filter keeps.", registry=r
+        )
+        self.rejection_rate = Gauge(
+            "trivia_train_rejection_rate", "Share of completions the filter drops.", registry=r
+        )
+        self.groups_skipped = Gauge(
+            "trivia_train_groups_skipped", "Groups with fewer than two valid.", registry=r
+        )
+        self.failures = Counter(
+            "trivia_train_reward_failures", "Completions whose reward failed.", registry=r
+        )
+        self.step_seconds = Gauge("trivia_train_step_seconds", "Wall time of a step.", registry=r)
+        self.tokens_per_second = Gauge(
+            "trivia_train_tokens_per_second", "Completion tokens generated per second.", registry=r
+        )
+        self.teds = Gauge("trivia_train_eval_teds", "Validation TEDS.", registry=r)
+        self.teds_structure = Gauge("trivia_train_eval_teds_s", "Validation TEDS-S.", registry=r)
+
+    def serve(self, port: int, host: str = "127.0.0.1") -> None:
+        """Serve ``/metrics`` on ``host:port`` from a daemon thread."""
+        start_http_server(port, addr=host, registry=self.registry)
+
+    def observe(self, logs: Mapping[str, Any], step: int | None = None) -> None:
+        """Update the gauges from one logged dictionary (training or evaluation)."""
+        values = {k: float(v) for k, v in logs.items() if isinstance(v, int | float)}
+        if step is not None:
+            self.step.set(step)
+        simple = {
+            "reward": self.reward,
+            VALID_RATE: self.valid_rate,
+            REJECTION_RATE: self.rejection_rate,
+            GROUPS_SKIPPED: self.groups_skipped,
+            STEP_SECONDS: self.step_seconds,
+            TOKENS_PER_SECOND: self.tokens_per_second,
+            f"eval_{TEDS}": self.teds,
+            f"eval_{TEDS_STRUCTURE}": self.teds_structure,
+        }
+        for key, gauge in simple.items():
+            if key in values:
+                gauge.set(values[key])
+        if values.get(FAILED, 0) > 0:
+            self.failures.inc(values[FAILED])
+        for key, value in values.items():
+            match = _REWARD_KEY.match(key)
+            if match and match.group(1) is None:
+                target = self.reward_mean if match["stat"] == "mean" else self.reward_std
+                target.labels(func=match["name"]).set(value)

@@ -1,0 +1,157 @@
+"""QA-F1 follows its written definition, including the cases the old character count got wrong."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from trivia.metrics.qa_f1 import extract_answer, is_unanswerable, qa_f1, tokenize
+
+
+@pytest.mark.parametrize(
+    ("prediction", "answer", "expected"),
+    [
+        ("<answer>72 kg</answer>", "72 kg", 1.0),
+        ("1.5–2.0", "1.5-2.0", 1.0),
+        ("Unanswerable.", "mA", 0.0),
+        ("女性患者", "女性", 2 / 3),
+        ("≤ 10", "≤10", 0.0),
+    ],
+)
+def test_examples_of_the_definition(prediction: str, answer: str, expected: float) -> None:
+    assert qa_f1(prediction, answer) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize(
+    ("prediction", "answer"),
+    [("1,823", "1,832"), ("12", "21"), ("0.35", "0.53"), ("$1,200", "$2,100")],
+)
+def test_digits_in_another_order_are_a_different_answer(prediction: str, answer: str) -> None:
+    # A character count over the joined string scored these 1.0.
+    assert qa_f1(prediction, answer) == 0.0
+
+
+def test_cjk_characters_in_another_order_still_match_one_by_one() -> None:
+    # CJK text is compared character by character, so order does not matter there.
+    assert qa_f1("患者数", "数者患") == 1.0
+
+
+def test_partial_overlap_is_harmonic_mean_of_precision_and_recall() -> None:
+    # pred tokens: 72, kg, per, day (4); answer: 72, kg (2); c = 2, P = 1/2, R = 1.
+    assert qa_f1("72 kg per day", "72 kg") == pytest.approx(2 / 3)
+
+
+def test_repeated_tokens_count_as_a_multiset() -> None:
+    # pred: 5, 5, 5 ; answer: 5, 6 ; intersection {5: 1} -> P = 1/3, R = 1/2.
+    assert qa_f1("5 5 5", "5 6") == pytest.approx(2 * (1 / 3) * (1 / 2) / (1 / 3 + 1 / 2))
+    assert qa_f1("5 5", "5 5") == 1.0
+
+
+def test_thinking_is_ignored_and_the_last_answer_tag_wins() -> None:
+    prediction = (
+        "<think>it could be 40\nor 50</think>first <answer>40</answer> then <answer>50</answer>"
+    )
+    assert extract_answer(prediction) == "50"
+    assert qa_f1(prediction, "50") == 1.0
+    assert qa_f1(prediction, "40") == 0.0
+
+
+def test_think_is_removed_non_greedily_and_answer_tags_in_thinking_do_not_count() -> None:
+    text = "<think>a</think> kept <think><answer>9</answer></think> too"
+    assert extract_answer(text) == "kept  too"
+
+
+def test_unterminated_tags_are_left_as_text() -> None:
+    assert extract_answer("  <think>still thinking 42 ") == "<think>still thinking 42"
+    assert extract_answer("<answer>42") == "<answer>42"
+
+
+def test_answer_side_is_extracted_too() -> None:
+    assert qa_f1("12 mg", "<think>x</think><answer> 12 mg </answer>") == 1.0
+
+
+@pytest.mark.parametrize(
+    "prediction",
+    [
+        "Unanswerable",
+        "unanswerable.",
+        "  NOT   answerable. ",
+        "Not answerable from the table",
+        "...unanswerable",
+        "无法回答",
+        "无法回答。",
+        "<answer>Unanswerable</answer>",
+        "ｕｎａｎｓｗｅｒａｂｌｅ",  # full-width, NFKC folds it
+    ],
+)
+def test_refusals_score_zero_whatever_the_answer(prediction: str) -> None:
+    assert is_unanswerable(extract_answer(prediction))
+    assert qa_f1(prediction, prediction) == 0.0
+    assert qa_f1(prediction, "unanswerable") == 0.0
+
+
+def test_a_refusal_only_counts_at_the_start() -> None:
+    assert not is_unanswerable("the question is unanswerable")
+    assert qa_f1("answerable", "answerable") == 1.0
+
+
+def test_empty_strings() -> None:
+    assert qa_f1("", "") == 1.0
+    assert qa_f1("...", "the") == 1.0  # both have no tokens
+    assert qa_f1("", "5") == 0.0
+    assert qa_f1("5", "") == 0.0
+    assert qa_f1("<think>5</think>", "5") == 0.0
+
+
+def test_tokenize_normalises_case_punctuation_and_articles() -> None:
+    assert tokenize("The Mean (SD) of an A-B test, a year") == [
+        "mean",
+        "sd",
+        "of",
+        "ab",
+        "test",
+        "year",
+    ]
+    assert tokenize("theory another") == ["theory", "another"]
+
+
+def test_tokenize_keeps_symbols_and_drops_unicode_punctuation() -> None:
+    assert tokenize("≤ 10 ± 2 %") == ["≤", "10", "±", "2"]
+    assert tokenize("«quoted»—text") == ["quotedtext"]
+
+
+def test_tokenize_applies_nfkc() -> None:
+    assert tokenize("１２ｋｇ") == ["12kg"]
+    assert tokenize("ﬁve") == ["five"]
+
+
+def test_tokenize_splits_cjk_characters_and_keeps_other_runs() -> None:
+    assert tokenize("女性患者") == ["女", "性", "患", "者"]
+    assert tokenize("年龄65岁以上") == ["年", "龄", "65", "岁", "以", "上"]
+    assert tokenize("한국어 test") == ["한", "국", "어", "test"]
+    assert tokenize("カタカナとひらがな") == list("カタカナとひらがな")
+    assert tokenize("abc中def") == ["abc", "中", "def"]
+
+
+def test_korean_and_japanese_partial_overlap() -> None:
+    assert qa_f1("남성", "남성 환자") == pytest.approx(2 * 1 * 0.5 / 1.5)
+    assert qa_f1("東京都", "東京") == pytest.approx(0.8)
+
+
+_refusal_free_text = st.text(max_size=30).filter(lambda s: not is_unanswerable(extract_answer(s)))
+
+
+@given(_refusal_free_text, _refusal_free_text)
+def test_symmetric_when_neither_is_a_refusal(a: str, b: str) -> None:
+    assert qa_f1(a, b) == qa_f1(b, a)
+
+
+@given(st.text(max_size=30), st.text(max_size=30))
+def test_score_is_within_zero_and_one(a: str, b: str) -> None:
+    assert 0.0 <= qa_f1(a, b) <= 1.0
+
+
+@given(_refusal_free_text.filter(lambda s: tokenize(extract_answer(s))))
+def test_identical_strings_with_tokens_score_one(text: str) -> None:
+    assert qa_f1(text, text) == 1.0

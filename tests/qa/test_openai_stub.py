@@ -1,0 +1,155 @@
+from __future__ import annotations
+
+import socket
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import pytest
+
+from trivia.qa.prompts import build_messages
+from trivia.testing.openai_stub import StubConfig, openai_stub, prefix_share
+
+TABLE = "<table><tr><td>Group</td><td>Weight</td></tr><tr><td>A</td><td>72</td></tr></table>"
+
+
+def _chat(url: str, question: str = "What is the Weight of A?", **extra) -> httpx.Response:
+    body = {"model": "m", "messages": build_messages(TABLE, question), **extra}
+    return httpx.post(f"{url}/v1/chat/completions", json=body, timeout=10)
+
+
+def test_speaks_the_openai_protocol_with_lookup_answers():
+    with openai_stub() as stub:
+        assert httpx.get(f"{stub.url}/health").json() == {"status": "ok"}
+        models = httpx.get(f"{stub.url}/v1/models").json()
+        assert models["data"][0]["id"] == "trivia-stub"
+        reply = _chat(stub.url).json()
+        assert reply["choices"][0]["message"] == {
+            "role": "assistant",
+            "content": "<answer>72</answer>",
+        }
+        assert reply["choices"][0]["finish_reason"] == "stop"
+        assert reply["usage"]["total_tokens"] > 0
+        assert stub.stats()["answered"] == 1
+
+
+def test_fixed_answer_and_records_of_each_call():
+    with openai_stub(answer="<answer>7</answer>") as stub:
+        _chat(stub.url, chat_template_kwargs={"enable_thinking": False}, max_tokens=9)
+        assert _chat(stub.url, "Other?").json()["choices"][0]["message"]["content"] == (
+            "<answer>7</answer>"
+        )
+        first, second = stub.records()
+        assert first["n"] == 1 and first["status"] == 200
+        assert first["chat_template_kwargs"] == {"enable_thinking": False}
+        assert first["max_tokens"] == 9
+        assert first["messages"][1]["content"].endswith("What is the Weight of A?")
+        assert first["table_key"] == second["table_key"]
+        assert second["shared_prefix_chars"] < second["prompt_chars"]
+        assert 0.5 < prefix_share(stub.records()) < 1.0
+
+
+def test_prefix_share_is_the_common_part_of_each_tables_prompts():
+    rows = [
+        {"table_key": "t", "prompt_chars": 100, "shared_prefix_chars": 100},
+        {"table_key": "t", "prompt_chars": 100, "shared_prefix_chars": 90},
+        {"table_key": "u", "prompt_chars": 50, "shared_prefix_chars": 50},
+        {"table_key": None, "prompt_chars": 10, "shared_prefix_chars": 0},
+    ]
+    assert prefix_share(rows) == pytest.approx((0.9 + 0.9 + 1.0) / 3)
+    assert prefix_share([]) == 0.0
+
+
+def test_slots_limit_concurrency_and_queue_the_rest():
+    with openai_stub(latency_s=0.2, slots=2, answer="x") as stub:
+        start = time.monotonic()
+        with ThreadPoolExecutor(6) as pool:
+            replies = list(pool.map(lambda i: _chat(stub.url, f"q{i}"), range(6)))
+        elapsed = time.monotonic() - start
+        assert all(r.status_code == 200 for r in replies)
+        assert 0.6 <= elapsed < 3.0  # three rounds of two
+        assert stub.stats()["max_in_flight"] >= 3  # in flight counts the queued too
+
+
+def test_503_for_the_first_calls_then_answers():
+    with openai_stub(failure="503", fail_first=2, retry_after_s=0.5) as stub:
+        first = _chat(stub.url)
+        assert first.status_code == 503 and first.headers["retry-after"] == "0.5"
+        assert _chat(stub.url).status_code == 503
+        assert _chat(stub.url).status_code == 200
+        stats = stub.stats()
+        assert stats["by_status"] == {"503": 2, "200": 1}
+        assert [r["status"] for r in stub.records()] == [503, 503, 200]
+
+
+@pytest.mark.parametrize("failure", ["429", "500", "400"])
+def test_status_failures(failure):
+    with openai_stub(failure=failure, retry_after_s=2) as stub:
+        reply = _chat(stub.url)
+        assert reply.status_code == int(failure)
+        assert ("retry-after" in reply.headers) == (failure == "429")
+
+
+def test_hang_never_answers():
+    with openai_stub(failure="hang") as stub, pytest.raises(httpx.ReadTimeout):
+        httpx.post(
+            f"{stub.url}/v1/chat/completions",
+            json={"messages": build_messages(TABLE, "q")},
+            timeout=httpx.Timeout(5, read=0.3),
+        )
+
+
+def test_close_drops_the_connection_without_an_answer():
+    with openai_stub(failure="close") as stub, pytest.raises(httpx.RemoteProtocolError):
+        _chat(stub.url)
+
+
+def test_configure_and_reset_while_running():
+    with openai_stub() as stub:
+        assert stub.configure(failure="503")["failure"] == "503"
+        assert _chat(stub.url).status_code == 503
+        stub.configure(failure="none", answer="ok")
+        assert _chat(stub.url).json()["choices"][0]["message"]["content"] == "ok"
+        assert stub.stats()["calls"] == 2
+        stub.reset()
+        assert stub.stats()["calls"] == 0 and stub.records() == []
+        with pytest.raises(httpx.HTTPStatusError):
+            stub.configure(failure="teapot")
+        with pytest.raises(httpx.HTTPStatusError):
+            stub.configure(colour="blue")
+
+
+def test_bad_requests_and_unknown_routes():
+    with openai_stub() as stub:
+        assert httpx.post(f"{stub.url}/v1/chat/completions", content=b"{").status_code == 400
+        assert httpx.get(f"{stub.url}/v1/chat/completions").status_code == 405
+        assert httpx.get(f"{stub.url}/nowhere").status_code == 404
+
+
+def test_keep_alive_serves_many_calls_on_one_connection():
+    with openai_stub(answer="x") as stub, httpx.Client() as client:
+        before = stub.stats()["connections"]  # the admin client's own connection
+        for _ in range(5):
+            assert client.get(f"{stub.url}/v1/models").status_code == 200
+        assert stub.stats()["connections"] == before + 1
+
+
+def test_stopped_stub_refuses_connections():
+    with openai_stub() as stub:
+        url = stub.url
+    port = int(url.rsplit(":", 1)[1])
+    with pytest.raises(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+        pass
+
+
+def test_runs_as_its_own_process():
+    with openai_stub(StubConfig(latency_s=0.01), process=True, answer="p") as stub:
+        assert _chat(stub.url).json()["choices"][0]["message"]["content"] == "p"
+        assert stub.stats()["config"]["latency_s"] == 0.01
+
+
+def test_config_is_checked():
+    with pytest.raises(ValueError):
+        StubConfig(failure="teapot")  # type: ignore[arg-type]
+    with pytest.raises(ValueError):
+        StubConfig(slots=-1)

@@ -1,0 +1,48 @@
+"""Workers: a SIGKILLed worker's job runs again within seconds and the request completes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+import uuid
+
+from rq import Worker
+
+from .test_rewards import PAIRS, grid, item, otsl, post
+
+
+def busy_worker_pid(stack, timeout_s: float = 10.0) -> int:
+    """The pid of a worker that is running a job right now."""
+    redis = stack.redis()
+    deadline = time.monotonic() + timeout_s
+    try:
+        while time.monotonic() < deadline:
+            for worker in Worker.all(connection=redis):
+                if worker.get_current_job_id() and worker.pid:
+                    return worker.pid
+            time.sleep(0.02)
+    finally:
+        redis.close()
+    raise TimeoutError("no worker became busy")
+
+
+def test_a_worker_killed_mid_request_loses_no_item(stack, stub):
+    stub.configure(latency_s=0.4, slots=64)
+    items = [item(f"t{i}", otsl(grid(uuid.uuid4().hex[:8]))) for i in range(6)]
+    out: dict = {}
+    request = threading.Thread(target=lambda: out.update(results=post(stack, items)))
+    started = time.monotonic()
+    request.start()
+    os.kill(busy_worker_pid(stack), signal.SIGKILL)
+    request.join(30)
+    took = time.monotonic() - started
+    assert not request.is_alive()
+    results = out["results"]
+    assert [r["qa_f1"] for r in results] == [1.0] * len(items), results
+    assert took < 10  # the request deadline; recovery takes the heartbeat TTL (3 s) + a sweep
+    # Every table was answered (some twice: the killed job's calls may have been in flight).
+    assert stub.stats()["answered"] >= len(items) * len(PAIRS)
+    stack.wait_ready()
+    assert "exited with -9; restarting" in (stack.data_dir / "stack.err").read_text()
