@@ -22,7 +22,6 @@ import concurrent.futures
 import json
 import os
 import re
-import socket
 import tempfile
 import time
 from dataclasses import dataclass, replace
@@ -35,6 +34,7 @@ from rich.table import Table as RichTable
 
 from trivia.dataset import pubtabnet_html
 from trivia.dataset.qa_from_table import qa_from_table
+from trivia.ports import free_port_block
 from trivia.qa.prompts import build_messages
 from trivia.reward.stack import Stack, StackConfig
 from trivia.tables import html_to_otsl, html_to_table, table_to_html
@@ -151,22 +151,10 @@ def workload() -> list[dict[str, Any]]:
 # --- runs ----------------------------------------------------------------------------------------
 
 
-def _free_port_block(size: int) -> int:
-    for base in range(30000, 60000, 97):
-        try:
-            for port in range(base, base + size):
-                with socket.socket() as probe:
-                    probe.bind(("127.0.0.1", port))
-        except OSError:
-            continue
-        return base
-    raise RuntimeError("no free ports")
-
-
 def _service_run(name: str, items: list[dict[str, Any]], stub: Any, *, fork: bool) -> Run:
     with tempfile.TemporaryDirectory() as data_dir:
         config = StackConfig(
-            port=_free_port_block(10 + WORKERS),
+            port=free_port_block(10 + WORKERS),
             workers=WORKERS,
             qa_urls=[stub.url],
             data_dir=Path(data_dir),

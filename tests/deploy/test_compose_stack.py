@@ -14,7 +14,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import threading
 import time
@@ -30,6 +29,7 @@ import pytest
 import redis
 
 from trivia.dataset.qa_from_table import qa_from_table
+from trivia.ports import free_port
 
 from .compose_files import COMPOSE, HOST_NETWORK, OFFLINE, compose_env
 from .tools import REPO, compose_binary, debian_tool, run, unavailable
@@ -48,12 +48,6 @@ BUILD_CACHE_BYTES = 1 << 30
 class _QuietHandler(SimpleHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         pass
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -154,7 +148,7 @@ def wheelhouse_url(base_image: str, docker_socket: str) -> Iterator[str]:
 @pytest.fixture(scope="module")
 def stack(docker_socket: str, base_image: str, wheelhouse_url: str) -> Iterator[Stack]:
     ports = {
-        name: _free_port()
+        name: free_port()
         for name in ("GATEWAY", "QA", "REDIS", "WORKER_METRICS", "WORKER_2_METRICS")
     }
     env = compose_env(

@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-import socket
 import time
 import warnings
 
 import pytest
 from prometheus_client import REGISTRY
 
+from trivia.ports import free_port
 from trivia.qa.client import QAClient, parse_endpoints
 from trivia.qa.errors import QAError
 from trivia.testing.openai_stub import openai_stub
@@ -27,12 +27,6 @@ FAST = {"backoff_base_s": 0.01, "backoff_max_s": 0.05}
 
 def run(coro):
     return asyncio.run(coro)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @contextlib.asynccontextmanager
@@ -304,7 +298,7 @@ def test_a_passed_deadline_fails_at_once_without_calling():
 
 
 def test_connection_refused_gives_qaerror():
-    url = f"http://127.0.0.1:{_free_port()}"
+    url = f"http://127.0.0.1:{free_port()}"
 
     async def go():
         async with QAClient(url, model="m", max_retries=2, **FAST) as client:
@@ -318,7 +312,7 @@ def test_connection_refused_gives_qaerror():
 
 
 def test_model_discovery_failure_is_a_qaerror():
-    url = f"http://127.0.0.1:{_free_port()}"
+    url = f"http://127.0.0.1:{free_port()}"
 
     async def go():
         async with QAClient(url, max_retries=0) as client:

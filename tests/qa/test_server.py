@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -17,6 +16,7 @@ import httpx
 import pytest
 import uvicorn
 
+from trivia.ports import free_port
 from trivia.qa.client import QAClient
 from trivia.qa.prompts import build_messages
 from trivia.qa.server import LOOKUP_MODEL, create_app
@@ -27,15 +27,9 @@ TABLE = (
 )
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server_url():
-    port = _free_port()
+    port = free_port()
     config = uvicorn.Config(create_app(), host="127.0.0.1", port=port, log_level="warning")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
@@ -124,7 +118,7 @@ def test_the_qa_client_works_against_it(server_url):
 
 
 def test_trivia_qa_serve_runs_the_lookup_server():
-    port = _free_port()
+    port = free_port()
     trivia = Path(sys.executable).with_name("trivia")
     command = [str(trivia), "qa", "serve", "--answerer", "lookup", "--host", "127.0.0.1"]
     proc = subprocess.Popen(

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-import random
 import signal
-import socket
 import subprocess
 import threading
 import time
@@ -25,6 +23,7 @@ import httpx
 import pytest
 from redis import Redis
 
+from trivia.ports import free_port_block
 from trivia.reward.redis_server import RedisServer
 from trivia.reward.stack import trivia_command
 from trivia.testing.openai_stub import StubServer, openai_stub
@@ -34,25 +33,6 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 DEADLINE_S = 10
 MAX_BODY_BYTES = 1024 * 1024
 MAX_ITEMS = 64
-
-
-def free_port_block(size: int) -> int:
-    """A base port with `size` consecutive free ports on 127.0.0.1."""
-    for _ in range(200):
-        base = random.randrange(20000, 60000 - size)
-        sockets: list[socket.socket] = []
-        try:
-            for port in range(base, base + size):
-                s = socket.socket()
-                sockets.append(s)
-                s.bind(("127.0.0.1", port))
-            return base
-        except OSError:
-            continue
-        finally:
-            for s in sockets:
-                s.close()
-    raise RuntimeError("no free port block")
 
 
 def processes_mentioning(text: str) -> list[int]:

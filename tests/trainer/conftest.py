@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from trivia.ports import free_port_block
 from trivia.reward.stack import Stack, StackConfig
 from trivia.settings import get_settings
-from trivia.trainer.demo import free_port_block
 
 TOKEN = "trainer-test-token"
 

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import json
-import socket
 
 from trivia.dataset import row_problems
-from trivia.trainer.demo import free_port_block, read_log
+from trivia.trainer.demo import read_log
 from trivia.trainer.demo_data import OTSL_PROMPT, first_rows_otsl, prepare_dataset
 
 
@@ -47,10 +46,3 @@ def test_read_log_splits_steps_and_evaluations(tmp_path):
     ]
     assert evals == [{"eval_reward": 0.1, "eval_teds": 0.4, "step": 2}]
     assert read_log(tmp_path / "missing.jsonl") == ([], [])
-
-
-def test_free_port_block_is_free():
-    base = free_port_block(size=3)
-    for port in range(base, base + 3):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", port))

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import socket
-
 import httpx
 import pytest
 
+from trivia.ports import free_port
 from trivia.trainer.filtering import FilterStats
 from trivia.trainer.metrics import (
     FAILED,
@@ -27,12 +26,6 @@ def test_filter_metrics_names_and_values():
     assert metrics["reward_failures/rate"] == 0.25
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _sample(text: str, line_start: str) -> float:
     lines = [line for line in text.splitlines() if line.startswith(line_start)]
     assert lines, f"{line_start} not exported"
@@ -41,7 +34,7 @@ def _sample(text: str, line_start: str) -> float:
 
 def test_exporter_serves_logged_values_over_http():
     exporter = TrainMetricsExporter()
-    port = _free_port()
+    port = free_port()
     exporter.serve(port)
     logs = {
         "reward": 0.4,

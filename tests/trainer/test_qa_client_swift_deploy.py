@@ -13,8 +13,8 @@ import pytest
 
 pytest.importorskip("swift", reason="needs the train extra (ms-swift)")
 
+from trivia.ports import free_port_block
 from trivia.qa.client import QAClient
-from trivia.trainer.demo import free_port_block
 from trivia.trainer.tiny_model import build_tiny_qwen3
 
 TABLE = "<fcel>Group<fcel>Weight<nl>\n<fcel>Control<fcel>72<nl>\n"

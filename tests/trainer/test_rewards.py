@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from trivia.trainer.demo import free_port_block
+from trivia.ports import free_port_block
 from trivia.trainer.options import PluginOptions
 from trivia.trainer.rewards import QAF1Reward, RewardServiceError, TEDSReward, fetch_rewards
 

@@ -8,8 +8,10 @@ outlives nothing and can be killed and restarted like any server.
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from redis import Redis
@@ -65,22 +67,13 @@ class RedisServer:
 
     def wait_ready(self, timeout_s: float = 10.0) -> None:
         """Block until the server answers PING (and has loaded its data)."""
-        client = Redis(port=self.port, socket_connect_timeout=1, socket_timeout=1)
-        deadline = time.monotonic() + timeout_s
-        try:
-            while True:
-                if self.process is not None and self.process.poll() is not None:
-                    raise RuntimeError(f"valkey-server exited with {self.process.returncode}")
-                try:
-                    if client.ping():
-                        return
-                except RedisError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise TimeoutError(f"valkey-server on port {self.port} not ready")
-                time.sleep(0.05)
-        finally:
-            client.close()
+
+        def exited() -> str | None:
+            if self.process is not None and self.process.poll() is not None:
+                return f"valkey-server exited with {self.process.returncode}"
+            return None
+
+        wait_for_redis(self.url, time.monotonic() + timeout_s, exited=exited)
 
     def stop(self, timeout_s: float = 10.0) -> None:
         """SIGTERM (the server flushes its AOF), then SIGKILL if it lingers."""
@@ -93,3 +86,27 @@ class RedisServer:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+def wait_for_redis(
+    url: str, deadline: float, *, exited: Callable[[], str | None] = lambda: None
+) -> None:
+    """Block until the server at `url` answers PING, or `deadline` (monotonic) passes.
+
+    `exited` reports why the process serving it is gone (None while it runs), so a server that
+    dies at start-up fails at once with its reason instead of at the deadline.
+    """
+    client = Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1)
+    try:
+        while True:
+            reason = exited()
+            if reason is not None:
+                raise RuntimeError(reason)
+            with contextlib.suppress(RedisError):
+                if client.ping():
+                    return
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"Redis at {url} not ready")
+            time.sleep(0.05)
+    finally:
+        client.close()

@@ -28,7 +28,7 @@ from typing import IO
 
 import httpx
 
-from trivia.reward.redis_server import server_command
+from trivia.reward.redis_server import server_command, wait_for_redis
 
 __all__ = ["Child", "Stack", "StackConfig", "trivia_command"]
 
@@ -261,22 +261,13 @@ class Stack:
                 time.sleep(0.1)
 
     def _wait_http_or_redis(self, child: Child, deadline: float) -> None:
-        from redis import Redis
-        from redis.exceptions import RedisError
+        def exited() -> str | None:
+            return f"{child.name} exited; see {child.log_path}" if child.exited() else None
 
-        client = Redis.from_url(self.redis_url, socket_connect_timeout=1, socket_timeout=1)
         try:
-            while True:
-                if child.exited():
-                    raise RuntimeError(f"{child.name} exited; see {child.log_path}")
-                with contextlib.suppress(RedisError):
-                    if client.ping():
-                        return
-                if time.monotonic() > deadline:
-                    raise TimeoutError(f"{child.name} not ready; see {child.log_path}")
-                time.sleep(0.05)
-        finally:
-            client.close()
+            wait_for_redis(self.redis_url, deadline, exited=exited)
+        except TimeoutError as exc:
+            raise TimeoutError(f"{child.name} not ready; see {child.log_path}") from exc
 
     def describe(self) -> list[str]:
         """The URLs of the running stack, one per line."""

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import random
-import socket
 import subprocess
 import sys
 import time
@@ -20,11 +18,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from trivia.ports import free_port_block
 from trivia.trainer.demo_data import OTSL_PROMPT, first_rows_otsl, prepare_dataset
 from trivia.trainer.launch import load_config, plan_launch
 from trivia.trainer.metrics import FAILED, GROUPS_SKIPPED, VALID_RATE
 
-__all__ = ["DemoResult", "StepRow", "free_port_block", "read_log", "run_demo", "swift_command"]
+__all__ = ["DemoResult", "StepRow", "read_log", "run_demo", "swift_command"]
 
 QA_KEY = "rewards/QA_F1_score/mean"
 
@@ -84,21 +83,6 @@ def read_log(path: Path) -> tuple[list[StepRow], list[dict[str, float]]]:
                 {k: v for k, v in row.items() if isinstance(v, int | float)} | {"step": step}
             )
     return steps, evals
-
-
-def free_port_block(size: int = 13, start: int = 20000, stop: int = 60000) -> int:
-    """A base port P with P..P+size-1 all free on 127.0.0.1 (the stack uses P+1, P+2, P+10+i)."""
-    rng = random.Random()
-    for _ in range(200):
-        base = rng.randrange(start, stop - size, 20)
-        try:
-            for port in range(base, base + size):
-                with socket.socket() as probe:
-                    probe.bind(("127.0.0.1", port))
-        except OSError:
-            continue
-        return base
-    raise RuntimeError("no block of free ports found on 127.0.0.1")
 
 
 def swift_command() -> str:
