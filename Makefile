@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 # the targets that need it (`demo`, `test`).
 STAMP := $(VENV)/.installed
 TRAIN_STAMP := $(VENV)/.installed-train
-EXTRAS := reward,dev,deploy
+EXTRAS := reward,dev,deploy,data
 
 .PHONY: install install-train lint test check-deploy bench demo clean
 

@@ -15,6 +15,8 @@ app.add_typer(data_app, name="data")
 
 # Command modules register themselves on `app` / `data_app` when imported.
 from trivia.cli import data as _data  # noqa: E402,F401
+from trivia.cli import engine as _engine  # noqa: E402,F401
+from trivia.cli import engine_qa as _engine_qa  # noqa: E402,F401
 from trivia.cli import examples as _examples  # noqa: E402,F401
 from trivia.cli import qa as _qa  # noqa: E402,F401
 from trivia.cli import reward as _reward  # noqa: E402,F401

@@ -20,7 +20,9 @@ concurrency slots (extra calls queue, as on a busy vLLM); fails calls on purpose
 "503", "500", "429" with `Retry-After`, "400", "hang" never answers, "close" drops the
 connection) for every
 call or only the first `fail_first`; answers with `answer` or, when that is None, with the lookup
-answerer reading the table and question out of the prompt.
+answerer reading the table and question out of the prompt. A `responder` (a function of the
+decoded request and the call's number, in-thread stubs only) answers instead; it raises
+`StubBadRequest` to send a 400 (`trivia.testing.vlm_stub` is built on this).
 
 Run it with `openai_stub(...)` (a context manager giving a `StubServer` with its `url`), in a
 thread of this process or, for benchmarks, as its own process (`process=True`), or from a shell:
@@ -50,6 +52,8 @@ from trivia.qa.prompts import parse_messages
 
 __all__ = [
     "CallRecord",
+    "Responder",
+    "StubBadRequest",
     "StubConfig",
     "StubServer",
     "openai_stub",
@@ -58,7 +62,13 @@ __all__ = [
 ]
 
 Failure = Literal["none", "400", "429", "500", "503", "hang", "close"]
+# The reply content for a decoded chat request and the call's 1-based number.
+Responder = Callable[[dict[str, Any], int], str]
 _FAILURES = ("none", "400", "429", "500", "503", "hang", "close")
+
+
+class StubBadRequest(ValueError):
+    """Raised by a responder: the request is malformed; the stub answers 400 with the message."""
 
 
 @dataclass
@@ -165,8 +175,9 @@ def _error(status: int, message: str, headers: Mapping[str, str] | None = None) 
 class _StubState:
     """Configuration, counters and records shared by the connections of one stub."""
 
-    def __init__(self, config: StubConfig) -> None:
+    def __init__(self, config: StubConfig, responder: Responder | None = None) -> None:
         self.config = config
+        self.responder = responder
         self.created = int(time.time())
         self.reset()
         self._slots: asyncio.Semaphore | None = None
@@ -211,7 +222,11 @@ class _StubState:
         self.config = StubConfig(**{**dataclasses.asdict(self.config), **changes})
 
 
-def _reply_content(config: StubConfig, messages: list[dict[str, Any]]) -> str:
+def _reply_content(state: _StubState, request: dict[str, Any], n: int) -> str:
+    config = state.config
+    if state.responder is not None:
+        return state.responder(request, n)
+    messages = request["messages"]
     if config.answer is not None:
         return config.answer
     from trivia.qa.lookup import answer_messages  # the table parser is loaded only when needed
@@ -290,7 +305,18 @@ async def _chat(state: _StubState, body: bytes, headers: Mapping[str, str]) -> b
             async with slots:
                 if config.latency_s:
                     await asyncio.sleep(config.latency_s)
-        content = _reply_content(config, messages)
+        try:
+            content = _reply_content(state, request, n)
+        except StubBadRequest as exc:
+            state.failed += 1
+            state.by_status["400"] += 1
+            record.status = 400
+            return _error(400, f"bad request: {exc}")
+        except Exception as exc:  # a responder's bug: say so rather than drop the connection
+            state.failed += 1
+            state.by_status["500"] += 1
+            record.status = 500
+            return _error(500, f"responder failed: {type(exc).__name__}: {exc}")
     finally:
         state.in_flight -= 1
     state.answered += 1
@@ -399,8 +425,10 @@ async def _serve_connection(
 class _Runner:
     """The stub's event loop in a daemon thread of this process."""
 
-    def __init__(self, config: StubConfig, host: str, port: int) -> None:
-        self._state = _StubState(config)
+    def __init__(
+        self, config: StubConfig, host: str, port: int, responder: Responder | None = None
+    ) -> None:
+        self._state = _StubState(config, responder)
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
         self._stopped: asyncio.Event | None = None
@@ -504,16 +532,20 @@ def openai_stub(
     host: str = "127.0.0.1",
     port: int = 0,
     process: bool = False,
+    responder: Responder | None = None,
     **fields: Any,
 ) -> Iterator[StubServer]:
     """Run a stub for the `with` block: `with openai_stub(latency_s=0.05) as stub: stub.url`.
 
     `fields` override `config`. `process=True` runs it as its own Python process, which keeps
     its work off this interpreter's GIL (use it for benchmarks); port 0 picks a free port.
+    `responder` answers every call in place of `answer` and the lookup answerer (in-thread only).
     """
     config = StubConfig(**{**dataclasses.asdict(config or StubConfig()), **fields})
+    if responder is not None and process:
+        raise ValueError("a responder runs in this process: use process=False")
     if not process:
-        runner = _Runner(config, host, port)
+        runner = _Runner(config, host, port, responder)
         server = StubServer(f"http://{host}:{runner.port}", runner.stop)
     else:
         proc = subprocess.Popen(

@@ -14,16 +14,10 @@ from typing import Any
 
 from trivia.dataset import pubtabnet_html, row_problems
 from trivia.dataset.qa_from_table import qa_from_table
+from trivia.engine.prompts import OTSL_PROMPT
 from trivia.tables import html_to_otsl
 
 __all__ = ["OTSL_PROMPT", "PreparedData", "first_rows_otsl", "prepare_dataset"]
-
-# The authors' recognition prompt.
-OTSL_PROMPT = (
-    "You are an AI specialized in recognizing and extracting table from the image. Your mission "
-    "is to analyze the table in the image and generate the result in OTSL format using "
-    "specified tags.\n<image>"
-)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,409 @@
+"""`trivia data qa`: verified, diverse question-answer pairs for each selected image.
+
+For one image (a record of `trivia data sample` / `select`: ``image``, ``image_key``, the K
+recognition ``outputs``), in rounds until the verified pool holds `QASettings.pool_size`
+questions or `rounds` are done:
+
+1. generation: the generator VLM sees the image and proposes `candidates_per_round` questions as
+   JSON (`qa_prompts`; later rounds are told what was already proposed); unreadable replies and
+   items are counted (``bad_json``, ``malformed``, ``multi_value``);
+2. filters (`qa_filters`): arithmetic, comparison and layout questions, long or list answers go;
+   words quoted from the consensus recognition's cells are labels, not operations;
+3. questions already proposed in the same words go (``duplicate``) before any verifier call;
+4. blind check and verification, both by the verifier, concurrently (one failed call cancels
+   the image's other calls; the image is retried as a whole): answered without the image
+   with token F1 ≥ `without_threshold` → ``blind_answerable``; answered with the image with
+   token F1 < `with_threshold` against the generator's answer → ``wrong``;
+5. near-duplicates of questions verified earlier go (`qa_dedupe`, ``duplicate``).
+
+Then each verified answer is located in the consensus recognition (`qa_grounding`) and up to
+`per_image` questions are chosen to cover the table's rows and columns (`qa_diversity`); the
+rest are ``surplus``. Every proposed item ends as kept or under exactly one drop reason.
+
+Images run concurrently (`workers` at a time) and their calls concurrently within each image,
+bounded by the clients' per-endpoint limits. Each finished image is one `ResultStore` record,
+keyed by the image and every setting that changes the result, so a re-run skips it; an image
+whose calls fail after the client's retries gets no record (a re-run tries it again).
+`qa_dataset.write_dataset` turns the records into training rows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import random
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from trivia.engine.images import image_key
+from trivia.engine.prompts import content_parts
+from trivia.engine.qa_candidate import DROP_REASONS, Candidate, Location
+from trivia.engine.qa_dataset import recognitions, table_format
+from trivia.engine.qa_dedupe import dedupe
+from trivia.engine.qa_diversity import coverage, select_diverse
+from trivia.engine.qa_filters import rejection_reason
+from trivia.engine.qa_grounding import Grounding, consensus_index, ground, locate_answer
+from trivia.engine.qa_prompts import (
+    PROMPT_VERSION,
+    blind_prompt,
+    generation_prompt,
+    parse_candidates,
+    verification_prompt,
+)
+from trivia.engine.store import ResultStore, work_key
+from trivia.engine.vlm import VLMClient
+from trivia.llm.errors import LLMError
+from trivia.metrics import qa_f1
+
+__all__ = [
+    "ImageOutcome",
+    "QASettings",
+    "QASummary",
+    "consensus_grounding",
+    "generate_qa",
+    "qa_key",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class QASettings:
+    """Everything that changes which questions an image gets (all part of its work key)."""
+
+    per_image: int = 30
+    rounds: int = 3
+    candidates_per_round: int = 40
+    with_threshold: float = 0.8
+    without_threshold: float = 0.8
+    seed: int = 0
+    #: Generation stops once this many times `per_image` questions are verified.
+    pool_factor: float = 2.0
+    generator_temperature: float = 0.7
+    generator_max_tokens: int = 4096
+    verifier_max_tokens: int = 64
+
+    def __post_init__(self) -> None:
+        if self.per_image < 1 or self.rounds < 1 or self.candidates_per_round < 1:
+            raise ValueError("per_image, rounds and candidates_per_round must be at least 1")
+        if not (0 <= self.with_threshold <= 1 and 0 <= self.without_threshold <= 1):
+            raise ValueError("thresholds must be in [0, 1]")
+        if self.pool_factor < 1:
+            raise ValueError("pool_factor must be at least 1")
+
+    @property
+    def pool_size(self) -> int:
+        """How many verified questions end generation early."""
+        return math.ceil(self.per_image * self.pool_factor)
+
+
+def qa_key(
+    key_of_image: str,
+    outputs: Sequence[str],
+    generator: VLMClient,
+    verifier: VLMClient,
+    models: tuple[str, str],
+    settings: QASettings,
+) -> str:
+    """The resume key of one image's questions: the image, the recognitions the answers are
+    located in, both models and the pixel limits they see the image at, and every setting."""
+    return work_key(
+        "qa",
+        key_of_image,
+        work_key(*outputs),
+        *models,
+        [generator.max_pixels, generator.min_pixels, verifier.max_pixels, verifier.min_pixels],
+        PROMPT_VERSION,
+        sorted(asdict(settings).items()),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class ImageOutcome:
+    """What happened to one image: "done", "skipped" (already written) or "failed"."""
+
+    image: str
+    status: str
+    kept: int = 0
+    candidates: int = 0
+    drops: Mapping[str, int] = field(default_factory=dict)
+    error: str | None = None
+
+
+@dataclass
+class QASummary:
+    """Counts of one run: images by outcome, questions kept, and drops by reason."""
+
+    done: int = 0
+    skipped: int = 0
+    failed: list[ImageOutcome] = field(default_factory=list)
+    kept: int = 0
+    candidates: int = 0
+    drops: Counter[str] = field(default_factory=Counter)
+
+    def add(self, outcome: ImageOutcome) -> None:
+        if outcome.status == "failed":
+            self.failed.append(outcome)
+            return
+        if outcome.status == "done":
+            self.done += 1
+        else:
+            self.skipped += 1
+        self.kept += outcome.kept
+        self.candidates += outcome.candidates
+        self.drops.update(outcome.drops)
+
+
+def consensus_grounding(record: Mapping[str, Any]) -> tuple[int | None, Grounding | None]:
+    """The consensus recognition of a sample record (its index) parsed for locating answers.
+
+    The record's own ``consensus`` is used when it names one of its outputs; else it is computed
+    (`consensus_index`).
+    """
+    texts, valid = recognitions(record)
+    index = record.get("consensus")
+    if not (isinstance(index, int) and not isinstance(index, bool) and 0 <= index < len(texts)):
+        index = consensus_index(texts, valid)
+    if index is None:
+        return None, None
+    return index, ground(texts[index])
+
+
+def _seed(settings: QASettings, key_of_image: str, round_: int) -> int:
+    """A per-image, per-round generation seed (OpenAI's ``seed``), stable across runs."""
+    return random.Random(f"{settings.seed}:{key_of_image}:{round_}").randrange(2**31)
+
+
+class _ImageRun:
+    """The rounds, checks and selection for one image (see the module docstring)."""
+
+    def __init__(
+        self,
+        generator: VLMClient,
+        verifier: VLMClient,
+        settings: QASettings,
+        record: Mapping[str, Any],
+    ) -> None:
+        self.generator = generator
+        self.verifier = verifier
+        self.settings = settings
+        self.record = record
+        self.drops: Counter[str] = Counter()
+        self.proposed: list[Candidate] = []  # passed the filters, in the order proposed
+        self.verified: list[Candidate] = []
+        self.candidates = 0
+        self.rounds = 0
+
+    async def run(self, key_of_image: str) -> dict[str, Any]:
+        image = Path(self.record["image"])
+        consensus, grounding = await asyncio.to_thread(consensus_grounding, self.record)
+        table_text = grounding.texts() if grounding is not None else []
+        generator_url, verifier_url = await asyncio.to_thread(self._encode, image)
+        for round_ in range(self.settings.rounds):
+            self.rounds += 1
+            await self._round(round_, key_of_image, generator_url, verifier_url, table_text)
+            if len(self.verified) >= self.settings.pool_size:
+                break
+        locations = [
+            locate_answer(grounding, c.answer, c.question) if grounding is not None else None
+            for c in self.verified
+        ]
+        picked = select_diverse(locations, self.settings.per_image)
+        self.drops["surplus"] += len(self.verified) - len(picked)
+        kept = [self.verified[i] for i in picked]
+        kept_locations = [locations[i] for i in picked]
+        shape = (grounding.n_rows, grounding.n_cols) if grounding is not None else (0, 0)
+        reach = coverage(kept_locations, *shape)
+        return {
+            "image": str(image),
+            "image_key": key_of_image,
+            "format": table_format(self.record),
+            "qa_pairs": [{"question": c.question, "answer": c.answer} for c in kept],
+            "locations": [_location_json(loc) for loc in kept_locations],
+            "candidates": self.candidates,
+            "verified": len(self.verified),
+            "drops": {reason: self.drops[reason] for reason in DROP_REASONS if self.drops[reason]},
+            "rounds": self.rounds,
+            "consensus": consensus,
+            "table": {"rows": shape[0], "cols": shape[1]},
+            "coverage": {
+                "rows": reach.rows,
+                "cols": reach.cols,
+                "row_share": round(reach.row_share, 4),
+                "col_share": round(reach.col_share, 4),
+            },
+        }
+
+    def _encode(self, image: Path) -> tuple[str, str]:
+        generator_url = self.generator.encode(image)
+        same_limits = (self.generator.max_pixels, self.generator.min_pixels) == (
+            self.verifier.max_pixels,
+            self.verifier.min_pixels,
+        )
+        return generator_url, generator_url if same_limits else self.verifier.encode(image)
+
+    async def _round(
+        self,
+        round_: int,
+        key_of_image: str,
+        generator_url: str,
+        verifier_url: str,
+        table_text: Sequence[str],
+    ) -> None:
+        prompt = generation_prompt(
+            self.settings.candidates_per_round, [c.question for c in self.proposed]
+        )
+        reply = await self.generator.chat(
+            [{"role": "user", "content": content_parts(prompt, generator_url)}],
+            temperature=self.settings.generator_temperature,
+            max_tokens=self.settings.generator_max_tokens,
+            seed=_seed(self.settings, key_of_image, round_),
+        )
+        parsed = parse_candidates(reply.text, round=round_)
+        self.candidates += len(parsed.candidates) + sum(
+            n for reason, n in parsed.drops.items() if reason != "bad_json"
+        )
+        self.drops.update(parsed.drops)
+        allowed = []
+        for candidate in parsed.candidates:
+            reason = rejection_reason(candidate.question, candidate.answer, table_text=table_text)
+            if reason is None:
+                allowed.append(candidate)
+            else:
+                self.drops[reason] += 1
+        fresh, repeated = dedupe(allowed, earlier=self.proposed, exact_only=True)
+        self.drops["duplicate"] += len(repeated)
+        self.proposed.extend(fresh)
+        async with asyncio.TaskGroup() as group:  # a failed call cancels the image's others
+            checks = [group.create_task(self._check(c, verifier_url)) for c in fresh]
+        verdicts = [check.result() for check in checks]
+        passed = []
+        for candidate, verdict in zip(fresh, verdicts, strict=True):
+            if verdict is None:
+                passed.append(candidate)
+            else:
+                self.drops[verdict] += 1
+        new, duplicates = dedupe(passed, earlier=self.verified)
+        self.drops["duplicate"] += len(duplicates)
+        self.verified.extend(new)
+
+    async def _check(self, candidate: Candidate, verifier_url: str) -> str | None:
+        """None when the verifier confirms the answer with the image and misses it without."""
+        max_tokens = self.settings.verifier_max_tokens
+        async with asyncio.TaskGroup() as group:
+            blind = group.create_task(
+                self.verifier.complete(
+                    blind_prompt(candidate.question), temperature=0.0, max_tokens=max_tokens
+                )
+            )
+            seen = group.create_task(
+                self.verifier.complete(
+                    verification_prompt(candidate.question),
+                    image_url=verifier_url,
+                    temperature=0.0,
+                    max_tokens=max_tokens,
+                )
+            )
+        if qa_f1(blind.result().text, candidate.answer) >= self.settings.without_threshold:
+            return "blind_answerable"
+        if qa_f1(seen.result().text, candidate.answer) < self.settings.with_threshold:
+            return "wrong"
+        return None
+
+
+def _first(group: BaseExceptionGroup) -> BaseException:
+    """The first error in a (nested) exception group."""
+    error: BaseException = group
+    while isinstance(error, BaseExceptionGroup):
+        error = error.exceptions[0]
+    return error
+
+
+def _location_json(location: Location | None) -> list[int] | None:
+    if location is None:
+        return None
+    return [location.row, location.col, location.rowspan, location.colspan]
+
+
+async def generate_qa(
+    generator: VLMClient,
+    verifier: VLMClient,
+    records: Sequence[Mapping[str, Any]],
+    store: ResultStore,
+    settings: QASettings,
+    *,
+    workers: int = 8,
+    on_outcome: Callable[[ImageOutcome], None] | None = None,
+) -> tuple[QASummary, list[str]]:
+    """Questions for every record not yet in `store`; (summary, the work keys of `records`).
+
+    `workers` images are in progress at once; their calls are bounded by the clients'
+    per-endpoint limits. The keys, in input order, say which store records make the dataset.
+    """
+    models = (await generator.model_name(), await verifier.model_name())
+    written = {record["key"]: record for record in store.records()}
+    summary = QASummary()
+    keys: list[str | None] = [None] * len(records)
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    for index in range(len(records)):
+        queue.put_nowait(index)
+
+    async def one(index: int) -> ImageOutcome:
+        record = records[index]
+        image = str(record["image"])
+        try:
+            known = record.get("image_key")
+            source = known if isinstance(known, str) and known else None
+            source = source or await asyncio.to_thread(image_key, Path(image))
+        except OSError as exc:
+            return ImageOutcome(image, "failed", error=f"cannot read: {exc}")
+        texts, _ = recognitions(record)
+        key = qa_key(source, texts, generator, verifier, models, settings)
+        keys[index] = key
+        if store.done(key):
+            done = written.get(key, {})
+            return ImageOutcome(
+                image,
+                "skipped",
+                len(done.get("qa_pairs", ())),
+                done.get("candidates", 0),
+                done.get("drops", {}),
+            )
+        started = time.monotonic()
+        run = _ImageRun(generator, verifier, settings, record)
+        failure: str | None = None
+        try:
+            result = await run.run(source)
+        except* LLMError as errors:
+            failure = str(_first(errors))
+        except* (OSError, ValueError) as errors:  # the image cannot be read or decoded
+            failure = f"{type(_first(errors)).__name__}: {_first(errors)}"
+        if failure is not None:
+            return ImageOutcome(image, "failed", error=failure)
+        result = {
+            "key": key,
+            **result,
+            "generator": models[0],
+            "verifier": models[1],
+            "seconds": round(time.monotonic() - started, 3),
+        }
+        store.write(result)
+        return ImageOutcome(
+            image, "done", len(result["qa_pairs"]), result["candidates"], result["drops"]
+        )
+
+    async def worker() -> None:
+        while True:
+            try:
+                index = queue.get_nowait()
+            except asyncio.QueueEmpty:
+                return
+            outcome = await one(index)
+            summary.add(outcome)
+            if on_outcome is not None:
+                on_outcome(outcome)
+
+    await asyncio.gather(*(worker() for _ in range(max(1, workers))))
+    return summary, [key for key in keys if key is not None]
