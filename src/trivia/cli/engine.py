@@ -24,6 +24,7 @@ from rich.progress import (
 from rich.table import Table as RichTable
 
 from trivia.cli import app, data_app
+from trivia.engine.images import DEFAULT_MAX_PIXELS, DEFAULT_MIN_PIXELS
 
 if TYPE_CHECKING:
     from trivia.engine.evaluation import EvalSummary, Prediction
@@ -127,8 +128,8 @@ def sample_command(
     max_tokens: MaxTokens = 4096,
     model: Model = None,
     api_key: ApiKey = None,
-    max_pixels: MaxPixels = 1280 * 28 * 28,
-    min_pixels: MinPixels = 256 * 28 * 28,
+    max_pixels: MaxPixels = DEFAULT_MAX_PIXELS,
+    min_pixels: MinPixels = DEFAULT_MIN_PIXELS,
     timeout: Timeout = 300.0,
 ) -> None:
     """Recognise each image K times and score how consistent the outputs are (mean TEDS)."""
@@ -304,8 +305,8 @@ def eval_command(
     max_tokens: MaxTokens = 4096,
     model: Model = None,
     api_key: ApiKey = None,
-    max_pixels: MaxPixels = 1280 * 28 * 28,
-    min_pixels: MinPixels = 256 * 28 * 28,
+    max_pixels: MaxPixels = DEFAULT_MAX_PIXELS,
+    min_pixels: MinPixels = DEFAULT_MIN_PIXELS,
     timeout: Timeout = 300.0,
     top: Annotated[int, typer.Option(min=1, help="Worst and slowest tables to list.")] = 10,
 ) -> None:

@@ -21,6 +21,7 @@ from rich.table import Table as RichTable
 
 from trivia.cli import data_app
 from trivia.cli.engine import ApiKey, Concurrency, MaxPixels, MinPixels, Timeout
+from trivia.engine.images import DEFAULT_MAX_PIXELS, DEFAULT_MIN_PIXELS
 
 if TYPE_CHECKING:
     from trivia.engine.qa_pipeline import ImageOutcome, QASettings, QASummary
@@ -100,8 +101,8 @@ def qa_command(
         typer.Option(min=1, help="Images in progress at once (default: concurrency × URLs)."),
     ] = None,
     api_key: ApiKey = None,
-    max_pixels: MaxPixels = 1280 * 28 * 28,
-    min_pixels: MinPixels = 256 * 28 * 28,
+    max_pixels: MaxPixels = DEFAULT_MAX_PIXELS,
+    min_pixels: MinPixels = DEFAULT_MIN_PIXELS,
     timeout: Timeout = 300.0,
 ) -> None:
     """Generate questions about each image, keep those a second model verifies with the image
