@@ -4,9 +4,19 @@ from __future__ import annotations
 
 import json
 
+import yaml
+
 from trivia.dataset import row_problems
+from trivia.qa.lookup import answer_question
+from trivia.tables import html_to_otsl, otsl_to_html
 from trivia.trainer.demo import read_log
-from trivia.trainer.demo_data import OTSL_PROMPT, first_rows_otsl, prepare_dataset
+from trivia.trainer.demo_data import (
+    CORNER,
+    OTSL_PROMPT,
+    corner_otsl,
+    demo_tables,
+    prepare_dataset,
+)
 
 
 def test_prepared_rows_are_valid_training_rows(tmp_path, examples):
@@ -14,19 +24,46 @@ def test_prepared_rows_are_valid_training_rows(tmp_path, examples):
     train = [json.loads(line) for line in data.train.read_text().splitlines()]
     val = [json.loads(line) for line in data.val.read_text().splitlines()]
     assert (len(train), len(val)) == (data.train_rows, data.val_rows)
-    assert data.val_rows == 3 and data.train_rows >= 8
+    assert data.val_rows == 3 and data.train_rows >= 6
     for row in train + val:
         assert row_problems(row) == []
         assert row["messages"][0]["content"] == OTSL_PROMPT
     assert all("solution" in row for row in val)
     assert not any("solution" in row for row in train)
     assert data.questions == sum(len(r["qa_pairs"]) for r in train + val)
+    assert [t.qa_pairs for t in data.train_tables] == [r["qa_pairs"] for r in train]
 
 
-def test_warm_start_answers_are_short_complete_otsl(examples):
-    answers = first_rows_otsl(examples)
-    assert len(answers) == 20
-    assert all(a.endswith("<nl>\n") and a.count("<nl>") == 1 for a in answers)
+def test_corner_keeps_a_valid_grid_with_its_spans():
+    otsl = (
+        "<fcel>h<lcel><fcel>x<fcel>y<nl>\n<fcel>a<fcel>1<fcel>2<fcel>3<nl>\n"
+        "<fcel>b<fcel>4<fcel>5<fcel>6<nl>\n<fcel>c<fcel>7<fcel>8<fcel>9<nl>\n"
+    )
+    corner = corner_otsl(otsl, 2, 3)
+    assert corner == "<fcel>h<lcel><fcel>x<nl>\n<fcel>a<fcel>1<fcel>2<nl>\n"
+    assert html_to_otsl(otsl_to_html(corner)) == corner
+    assert corner_otsl(otsl, 9, 9) == otsl
+
+
+def test_a_perfect_recognition_of_each_corner_answers_every_question(examples):
+    """The reward can reach 1: each corner's OTSL, read back, answers all its questions."""
+    tables = demo_tables(examples)
+    assert len(tables) >= 9
+    for table in tables:
+        assert table.otsl.count("<nl>") <= CORNER[0]
+        html = otsl_to_html(table.otsl)
+        assert all(answer_question(html, q["question"]) == q["answer"] for q in table.qa_pairs)
+
+
+def test_the_corners_fit_the_demo_completion_length(examples):
+    from trivia.trainer.tiny_model import build_tokenizer
+
+    config = yaml.safe_load((examples.parents[1] / "configs" / "demo-cpu.yaml").read_text())
+    limit = config["swift"]["max_completion_length"]
+    tokenizer = build_tokenizer()
+    for table in demo_tables(examples):
+        ids = tokenizer(table.otsl + "<|im_end|>", add_special_tokens=False)["input_ids"]
+        assert len(ids) <= limit, table.otsl
 
 
 def test_read_log_splits_steps_and_evaluations(tmp_path):

@@ -92,7 +92,7 @@ def demo_command(
     steps: Annotated[int | None, typer.Option(min=1, help="Training steps (config: 4).")] = None,
     warm_start_steps: Annotated[
         int, typer.Option(min=0, help="Steps teaching a new tiny model to answer in OTSL.")
-    ] = 60,
+    ] = 200,
 ) -> None:
     """Train for real on CPU: tiny model, QA pairs from the examples, local stack, GRPO.
 

@@ -1,8 +1,10 @@
 """The training demo: tiny model, dataset, local reward stack, a few real GRPO steps, summary.
 
-Everything runs on this machine without a model hub: the model is built locally and randomly
-initialised, the QA pairs come from the ground-truth tables, the reward stack answers with the
-lookup answerer, and ``swift rlhf`` runs the project's plugin with the filter on. Output goes
+Everything runs on this machine without a model hub: the model is built locally, randomly
+initialised and warm-started on the training images and their tables' OTSL (small table
+corners, so that a few hundred CPU steps half-teach them and sampled rewards differ), the QA
+pairs come from those tables, the reward stack answers with the lookup answerer, and
+``swift rlhf`` runs the project's plugin with the filter on. Output goes
 under one folder (``runs/demo`` by default); progress is reported through ``say``.
 """
 
@@ -19,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from trivia.ports import free_port_block
-from trivia.trainer.demo_data import OTSL_PROMPT, first_rows_otsl, prepare_dataset
+from trivia.trainer.demo_data import OTSL_PROMPT, prepare_dataset
 from trivia.trainer.launch import load_config, plan_launch
 from trivia.trainer.metrics import FAILED, GROUPS_SKIPPED, VALID_RATE
 
@@ -134,7 +136,7 @@ def run_demo(
     *,
     extra: Sequence[str] = (),
     workers: int = 2,
-    warm_start_steps: int = 60,
+    warm_start_steps: int = 200,
     say: Callable[[str], None] = print,
 ) -> DemoResult:
     """Build, prepare, serve and train; return the logged steps and where everything is."""
@@ -142,19 +144,33 @@ def run_demo(
     from trivia.trainer.tiny_model import build_tiny_qwen2_5_vl, warm_start
 
     out = out.resolve()
+    data = prepare_dataset(examples, out / "data")
+    say(
+        f"dataset: {data.train_rows} training and {data.val_rows} validation table corners, "
+        f"{data.questions} generated questions, in {data.train.parent}"
+    )
     model = out / "model"
-    if not (model / "config.json").is_file():
+    tables = data.train_tables
+    # The model is reused only if it was built by this recipe (same tables, same warm start).
+    recipe = json.dumps(
+        {"warm_start_steps": warm_start_steps, "targets": [table.otsl for table in tables]},
+        sort_keys=True,
+    )
+    recipe_file = model / "trivia-demo-recipe.json"
+    if not (model / "config.json").is_file() or _read_text(recipe_file) != recipe:
         say(f"building a tiny random Qwen2.5-VL in {model}")
         build_tiny_qwen2_5_vl(model)
         if warm_start_steps:
-            say(f"warm start: {warm_start_steps} steps on short OTSL answers (text only)")
-            prompt = OTSL_PROMPT.replace("<image>", "")
-            warm_start(model, prompt, first_rows_otsl(examples), steps=warm_start_steps)
-    data = prepare_dataset(examples, out / "data")
-    say(
-        f"dataset: {data.train_rows} training and {data.val_rows} validation tables, "
-        f"{data.questions} generated questions, in {data.train.parent}"
-    )
+            say(f"warm start: {warm_start_steps} supervised steps on the training tables")
+            loss = warm_start(
+                model,
+                OTSL_PROMPT,
+                [table.otsl for table in tables],
+                images=[table.image for table in tables],
+                steps=warm_start_steps,
+            )
+            say(f"warm start done, loss {loss:.2f}")
+        recipe_file.write_text(recipe)
     swift_out = out / "swift"
     jsonl = swift_out / "logging.jsonl"
     if jsonl.exists():
@@ -175,3 +191,7 @@ def run_demo(
         say("stopping the reward stack")
     result.steps, result.evals = read_log(jsonl)
     return result
+
+
+def _read_text(path: Path) -> str | None:
+    return path.read_text() if path.is_file() else None

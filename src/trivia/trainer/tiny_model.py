@@ -26,6 +26,7 @@ __all__ = [
 ]
 
 FIRST_SPECIAL_ID = 151643
+IMAGE_PAD_ID = 151655  # <|image_pad|>
 VOCAB_SIZE = 151936
 # Qwen2 / Qwen2.5-VL special tokens, in id order from 151643.
 QWEN_SPECIAL_TOKENS = (
@@ -235,54 +236,78 @@ def warm_start(
     prompt: str,
     targets: list[str],
     *,
+    images: list[Path] | None = None,
     steps: int = 60,
     lr: float = 1e-2,
     seed: int = 0,
 ) -> float:
-    """Teach a tiny model the shape of an answer: ``targets`` after ``prompt``, then ``<|im_end|>``.
+    """Teach a tiny model its answers: ``targets`` after ``prompt``, then ``<|im_end|>``.
 
     A random model almost never ends a completion with a row terminator, so every completion
     would be filtered out and GRPO would have nothing to train on. A few steps of plain
-    next-token training on short OTSL answers (text only, no image) give it the habit; sampling
-    still produces invalid completions often enough for the filter to matter. Overwrites the
-    checkpoint; returns the last loss.
+    next-token training give it the habit. With ``images`` (one per target, shown where the
+    prompt has ``<image>``, as in the training rows) it learns to read each image's table, so
+    that sampling later gives partly right tables whose rewards differ; without, the prompt is
+    text only. Overwrites the checkpoint; returns the last loss.
     """
     import torch
+    from PIL import Image
     from transformers import AutoProcessor, Qwen2_5_VLForConditionalGeneration
 
     _seed(seed)
     model = Qwen2_5_VLForConditionalGeneration.from_pretrained(model_dir, dtype=torch.float32)
-    tokenizer = AutoProcessor.from_pretrained(model_dir).tokenizer
+    processor = AutoProcessor.from_pretrained(model_dir)
+    vision = "<|vision_start|><|image_pad|><|vision_end|>"
     head = (
         "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n"
-        f"<|im_start|>user\n{prompt}<|im_end|>\n<|im_start|>assistant\n"
+        f"<|im_start|>user\n{prompt.replace('<image>', vision)}<|im_end|>\n"
+        "<|im_start|>assistant\n"
     )
-    head_ids = tokenizer(head, add_special_tokens=False)["input_ids"]
-    sequences = []
-    for target in targets:
-        ids = tokenizer(target + "<|im_end|>", add_special_tokens=False)["input_ids"]
-        sequences.append((head_ids + ids, [-100] * len(head_ids) + ids))
+    examples = []  # (input ids, labels, image inputs or None)
+    for index, target in enumerate(targets):
+        if images is None:
+            pixels = None
+            head_ids = processor.tokenizer(head, add_special_tokens=False)["input_ids"]
+        else:
+            image = Image.open(images[index]).convert("RGB")
+            inputs = processor(text=[head], images=[image], return_tensors="pt")
+            head_ids = inputs["input_ids"][0].tolist()
+            pixels = (inputs["pixel_values"], inputs["image_grid_thw"])
+        ids = processor.tokenizer(target + "<|im_end|>", add_special_tokens=False)["input_ids"]
+        examples.append((head_ids + ids, [-100] * len(head_ids) + ids, pixels))
     # The 151,936-row input embedding stays as it is: updating it is most of the cost.
     model.get_input_embeddings().weight.requires_grad_(False)
     trained = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trained, lr=lr)
+    # Decaying to zero sharpens the learned answers, so sampling keeps more of them intact.
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1 - step / steps)
     model.train()
     loss = torch.tensor(0.0)
     for step in range(steps):
-        batch = [sequences[(step * 4 + k) % len(sequences)] for k in range(4)]
-        width = max(len(ids) for ids, _ in batch)
+        batch = [examples[(step * 4 + k) % len(examples)] for k in range(4)]
+        width = max(len(ids) for ids, _, _ in batch)
         input_ids = torch.tensor(
-            [ids + [FIRST_SPECIAL_ID] * (width - len(ids)) for ids, _ in batch]
+            [ids + [FIRST_SPECIAL_ID] * (width - len(ids)) for ids, _, _ in batch]
         )
-        labels = torch.tensor([lab + [-100] * (width - len(lab)) for _, lab in batch])
-        attention = (labels != -100) | (torch.arange(width)[None, :] < len(head_ids))
-        hidden = model.model(input_ids=input_ids, attention_mask=attention.long()).last_hidden_state
+        labels = torch.tensor([lab + [-100] * (width - len(lab)) for _, lab, _ in batch])
+        lengths = torch.tensor([len(ids) for ids, _, _ in batch])
+        attention = torch.arange(width)[None, :] < lengths[:, None]
+        extra = {}
+        if images is not None:
+            extra["pixel_values"] = torch.cat([pixels[0] for _, _, pixels in batch])
+            extra["image_grid_thw"] = torch.cat([pixels[1] for _, _, pixels in batch])
+            # Marks the image tokens, so that they get the 2-D positions they get when sampling.
+            extra["mm_token_type_ids"] = (input_ids == IMAGE_PAD_ID).long()
+        hidden = model.model(
+            input_ids=input_ids, attention_mask=attention.long(), **extra
+        ).last_hidden_state
         # Logits only where there is a label: the 151,936-wide head is the expensive part.
         wanted = labels[:, 1:] != -100
         logits = model.lm_head(hidden[:, :-1][wanted])
         loss = torch.nn.functional.cross_entropy(logits, labels[:, 1:][wanted])
         loss.backward()
         optimizer.step()
+        schedule.step()
         optimizer.zero_grad()
     model.save_pretrained(model_dir)
     return float(loss.detach())
