@@ -10,7 +10,6 @@ PubTabNet's official metric for its sample predictions.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,10 +25,10 @@ from trivia.cli.tables import fail, load_tables, stderr_progress
 from trivia.dataset import pubtabnet_html
 from trivia.metrics import teds
 from trivia.tables import html_to_otsl, normalize_html, otsl_to_html
+from trivia.tables.otsl import OTSL_TAG
 
 # The package is installed editable from src/trivia, so the repository is two folders above it.
 DEFAULT_EXAMPLES = Path(trivia.__file__).resolve().parents[2] / "examples"
-_OTSL_TOKEN = re.compile(r"<(?:fcel|ecel|lcel|ucel|xcel|nl)>")
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +51,7 @@ def round_trip(name: str, annotation: Mapping[str, Any]) -> RoundTrip:
     return RoundTrip(
         name=name,
         cells=len(annotation["cells"]),
-        otsl_tokens=len(_OTSL_TOKEN.findall(otsl)),
+        otsl_tokens=len(OTSL_TAG.findall(otsl)),
         teds=teds(back, truth),
         teds_structure=teds(back, truth, structure_only=True),
         teds_normalised=teds(normalize_html(back), normalize_html(truth)),

@@ -34,7 +34,8 @@ import re
 
 from trivia.tables.model import Cell, Table
 
-_TAG = re.compile(r"<(fcel|ecel|lcel|ucel|xcel|nl)>")
+#: One OTSL tag; the group is the tag's name, so `split` alternates text and names.
+OTSL_TAG = re.compile(r"<(fcel|ecel|lcel|ucel|xcel|nl)>")
 _STARTS = frozenset(("fcel", "ecel"))
 
 # Index of each field in the mutable cell records used while parsing.
@@ -43,7 +44,7 @@ _ROW, _COL, _ROWSPAN, _COLSPAN, _TEXT = range(5)
 
 def _split_rows(otsl: str) -> list[list[tuple[str, str]]]:
     """Rows of `(tag, text after it)`; stray leading text becomes an ``fcel``."""
-    parts = _TAG.split(otsl)
+    parts = OTSL_TAG.split(otsl)
     rows: list[list[tuple[str, str]]] = []
     row: list[tuple[str, str]] = []
     if parts[0].strip():
@@ -131,8 +132,8 @@ def otsl_to_table(otsl: str) -> Table:
 
 def _otsl_safe(text: str) -> str:
     """Remove OTSL tags from cell text: OTSL has no escaping, so they would be read as tags."""
-    while _TAG.search(text):
-        text = _TAG.sub("", text)
+    while OTSL_TAG.search(text):
+        text = OTSL_TAG.sub("", text)
     return text
 
 

@@ -20,6 +20,7 @@ from trivia.dataset import pubtabnet_html, row_problems
 from trivia.dataset.qa_from_table import qa_from_table
 from trivia.engine.prompts import OTSL_PROMPT
 from trivia.tables import html_to_otsl, otsl_to_html
+from trivia.tables.otsl import OTSL_TAG
 
 __all__ = [
     "CORNER",
@@ -34,7 +35,6 @@ __all__ = [
 CORNER = (3, 2)
 LONGEST_CELL = 20
 _SLOT = re.compile(r"<(?:fcel|ecel|lcel|ucel|xcel)>[^<]*")
-_TAG = re.compile(r"<(?:fcel|ecel|lcel|ucel|xcel|nl)>")
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +81,7 @@ def demo_tables(
             continue
         record = json.loads(line)
         otsl = corner_otsl(html_to_otsl(pubtabnet_html(record["html"])), *corner)
-        if max(len(text) for text in _TAG.split(otsl)) > longest_cell:
+        if max(len(text) for text in OTSL_TAG.split(otsl)[::2]) > longest_cell:
             continue
         html = otsl_to_html(otsl)
         pairs = qa_from_table(html)
