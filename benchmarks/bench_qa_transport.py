@@ -32,9 +32,9 @@ from pathlib import Path
 import httpx
 from rich.console import Console
 from rich.table import Table as RichTable
+from tests.support.openai_stub import openai_stub
 
 from trivia.qa.client import QAClient, aiohttp_transport
-from trivia.testing.openai_stub import openai_stub
 
 SAMPLES = Path(__file__).resolve().parents[1] / "examples" / "pubtabnet"
 CALLS = 5_000

@@ -13,7 +13,6 @@ lookup answerer after 50 ms, 64 calls at a time, as a busy vLLM would.
   vLLM's prefix cache can serve once per table).
 - Reference approach: a thread pool of 64 threads calling once per completion × question, as the
   published trainer does (no validity check, no dedupe).
-- Forking workers: the same request with RQ's fork-per-job workers, for comparison.
 """
 
 from __future__ import annotations
@@ -31,6 +30,7 @@ from typing import Any
 import httpx
 from rich.console import Console
 from rich.table import Table as RichTable
+from tests.support.openai_stub import openai_stub, prefix_share
 
 from trivia.dataset import pubtabnet_html
 from trivia.dataset.qa_from_table import qa_from_table
@@ -38,7 +38,6 @@ from trivia.ports import free_port_block
 from trivia.qa.prompts import build_messages
 from trivia.reward.stack import Stack, StackConfig
 from trivia.tables import html_to_otsl, html_to_table, table_to_html
-from trivia.testing.openai_stub import openai_stub, prefix_share
 
 SAMPLES = Path(__file__).resolve().parents[1] / "examples" / "pubtabnet"
 TABLES = 64
@@ -69,10 +68,9 @@ def main() -> None:
     items = workload()
     naive = len(items) * QUESTIONS
     with openai_stub(latency_s=LATENCY_S, slots=SLOTS, record_messages=False, process=True) as stub:
-        ours = _service_run("service", items, stub, fork=False)
-        forking = _service_run("service, fork per job", items, stub, fork=True)
+        ours = _service_run("service", items, stub)
         reference = _reference_run(items, stub)
-    console.print(_report([ours, forking, reference], naive))
+    console.print(_report([ours, reference], naive))
     ratio = ours.seconds / ours.ideal_s
     console.print(
         f"{len(items)} completions ({TABLES} tables × {RECOGNITIONS} recognitions) × "
@@ -151,14 +149,13 @@ def workload() -> list[dict[str, Any]]:
 # --- runs ----------------------------------------------------------------------------------------
 
 
-def _service_run(name: str, items: list[dict[str, Any]], stub: Any, *, fork: bool) -> Run:
+def _service_run(name: str, items: list[dict[str, Any]], stub: Any) -> Run:
     with tempfile.TemporaryDirectory() as data_dir:
         config = StackConfig(
             port=free_port_block(10 + WORKERS),
             workers=WORKERS,
             qa_urls=[stub.url],
             data_dir=Path(data_dir),
-            fork_workers=fork,
             env={"TRIVIA_REQUEST_DEADLINE_S": "600"},
         )
         with Stack(config, say=lambda _: None) as stack, httpx.Client(timeout=700) as client:

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from qa_support import BAD_ITEM_REASONS, QAResponder, load_examples, sample_record, table_pairs
+from tests.support.openai_stub import StubBadRequest
 
 from trivia.dataset import validate_jsonl
 from trivia.engine.qa_candidate import DROP_REASONS, Location
@@ -20,7 +21,6 @@ from trivia.engine.qa_prompts import question_in
 from trivia.engine.store import ResultStore
 from trivia.engine.vlm import VLMClient
 from trivia.qa.lookup import answer_question
-from trivia.testing.openai_stub import StubBadRequest
 from trivia.testing.vlm_stub import StubRequest, VLMStub, vlm_stub
 
 NAMES = {

@@ -11,11 +11,11 @@ import asyncio
 
 import pytest
 from prometheus_client import REGISTRY
+from tests.support.openai_stub import openai_stub
 
 from trivia.llm import ChatClient, ChatReply, LLMError
 from trivia.qa.client import QAClient
 from trivia.qa.errors import QAError
-from trivia.testing.openai_stub import openai_stub
 
 FAST = {"backoff_base_s": 0.01, "backoff_max_s": 0.05}
 MESSAGES = [{"role": "user", "content": "Say hi."}]

@@ -10,11 +10,11 @@ import warnings
 
 import pytest
 from prometheus_client import REGISTRY
+from tests.support.openai_stub import openai_stub
 
 from trivia.ports import free_port
 from trivia.qa.client import QAClient, parse_endpoints
 from trivia.qa.errors import QAError
-from trivia.testing.openai_stub import openai_stub
 
 TABLE = (
     "<table><tr><td>Group</td><td>Weight</td><td>Height</td></tr>"

@@ -6,9 +6,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
+from tests.support.openai_stub import StubConfig, openai_stub, prefix_share
 
 from trivia.qa.prompts import build_messages
-from trivia.testing.openai_stub import StubConfig, openai_stub, prefix_share
 
 TABLE = "<table><tr><td>Group</td><td>Weight</td></tr><tr><td>A</td><td>72</td></tr></table>"
 

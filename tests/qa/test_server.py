@@ -120,7 +120,7 @@ def test_the_qa_client_works_against_it(server_url):
 def test_trivia_qa_serve_runs_the_lookup_server():
     port = free_port()
     trivia = Path(sys.executable).with_name("trivia")
-    command = [str(trivia), "qa", "serve", "--answerer", "lookup", "--host", "127.0.0.1"]
+    command = [str(trivia), "qa", "serve", "--host", "127.0.0.1"]
     proc = subprocess.Popen(
         [*command, "--port", str(port)],
         stdout=subprocess.DEVNULL,

@@ -22,11 +22,11 @@ from typing import Any
 import httpx
 import pytest
 from redis import Redis
+from tests.support.openai_stub import StubServer, openai_stub
+from tests.support.valkey import RedisServer
 
 from trivia.ports import free_port_block
-from trivia.reward.redis_server import RedisServer
 from trivia.reward.stack import trivia_command
-from trivia.testing.openai_stub import StubServer, openai_stub
 
 TOKEN = "reward-test-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

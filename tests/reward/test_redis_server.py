@@ -5,8 +5,9 @@ from __future__ import annotations
 import subprocess
 
 from redis import Redis
+from tests.support.valkey import RedisServer
 
-from trivia.reward.redis_server import RedisServer, server_command
+from trivia.reward.redis_server import server_command
 
 
 def test_command_turns_on_aof_and_refuses_eviction(tmp_path):

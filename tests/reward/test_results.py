@@ -11,8 +11,8 @@ import uuid
 
 from redis import Redis
 from redis.asyncio import Redis as AsyncRedis
+from tests.support.valkey import RedisServer
 
-from trivia.reward.redis_server import RedisServer
 from trivia.reward.results import await_results
 
 

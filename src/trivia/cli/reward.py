@@ -59,9 +59,6 @@ def worker_command(
         int | None, typer.Option(help="Serve /metrics, /healthz, /readyz here; 0 = off.")
     ] = None,
     queue: Annotated[str | None, typer.Option(help="Queue name.")] = None,
-    fork: Annotated[
-        bool, typer.Option("--fork", help="Fork a process per job (RQ's default model).")
-    ] = False,
     burst: Annotated[bool, typer.Option("--burst", help="Exit when the queue is empty.")] = False,
 ) -> None:
     """Run one reward worker: scores table jobs from the queue until stopped."""
@@ -71,7 +68,7 @@ def worker_command(
     settings = _settings(
         redis_url=redis_url, qa_urls=urls, worker_metrics_port=metrics_port, queue_name=queue
     )
-    run_worker(settings, fork=fork, burst=burst)
+    run_worker(settings, burst=burst)
 
 
 @stack_app.command("up")
@@ -88,9 +85,6 @@ def stack_up_command(
     data_dir: Annotated[Path, typer.Option(help="Valkey's AOF and the children's logs.")] = Path(
         "runs/stack"
     ),
-    fork_workers: Annotated[
-        bool, typer.Option("--fork-workers", help="Workers fork a process per job.")
-    ] = False,
 ) -> None:
     """Start Redis (valkey), the QA answerer, workers and the gateway; stop all on Ctrl-C.
 
@@ -117,7 +111,6 @@ def stack_up_command(
         qa_lookup=qa == "lookup",
         redis_url=redis_url,
         data_dir=data_dir,
-        fork_workers=fork_workers,
     )
     stack = Stack(config, say=lambda line: typer.echo(line, err=True))
     try:

@@ -1,6 +1,6 @@
 """The lookup answerer behind an OpenAI-compatible HTTP API (FastAPI).
 
-It lets the whole reward stack run without an LLM: `trivia qa serve --answerer lookup`. It
+It lets the whole reward stack run without an LLM: `trivia qa serve`. It
 speaks enough of the OpenAI protocol for `QAClient`, vLLM clients and curl: `GET /v1/models`,
 `POST /v1/chat/completions` (non-streaming), plus `/health` and `/metrics`. What it answers
 comes from `trivia.qa.lookup`, a heuristic, as its `/v1/models` entry says.

@@ -13,7 +13,7 @@ Where each concept lives (data moves down this list):
     assemble.py      results fanned back out to the request's items
     worker.py        the worker: fast recovery of a dead worker's job, metrics port
     context.py       what a worker keeps between jobs (event loop, QA client)
-    redis_server.py  a local valkey-server with AOF
+    redis_server.py  the local valkey-server command line and readiness wait
     stack.py         `trivia stack up`: all of it on one machine, supervised
     metrics.py       every `trivia_*` Prometheus metric of the service
     keys.py          the Redis key names the service writes

@@ -1,16 +1,13 @@
 """What a worker process keeps between jobs: one event loop, one QA client, one answer cache.
 
-A non-forking worker runs every job in its own process, so the QA client's connection pool,
-the model name it looked up and the event loop they live on are made once and reused. A forked
-work-horse (the RQ default, kept for comparison) finds the context of another process and makes
-its own, which costs a new loop and new connections per job.
+The worker runs every job in its own process (no fork per job), so the QA client's connection
+pool, the model name it looked up and the event loop they live on are made once and reused.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
@@ -27,7 +24,6 @@ class WorkerContext:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.pid = os.getpid()
         self._runner = asyncio.Runner()
         self._client: QAClient | None = None
 
@@ -69,17 +65,15 @@ _context: WorkerContext | None = None
 def configure(settings: Settings) -> WorkerContext:
     """Make `settings` this process's worker configuration (called once at worker start)."""
     global _context
-    if _context is not None and _context.pid == os.getpid():
+    if _context is not None:
         _context.close()
     _context = WorkerContext(settings)
     return _context
 
 
 def current() -> WorkerContext:
-    """This process's context; a forked child gets a fresh one with the same settings."""
+    """This process's context, made from the environment's settings if none was configured."""
     global _context
     if _context is None:
         _context = WorkerContext(get_settings())
-    elif _context.pid != os.getpid():
-        _context = WorkerContext(_context.settings)
     return _context

@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from fastapi import Request
-from redis import Redis
 from redis.asyncio import Redis as AsyncRedis
 from rq import Queue
 
@@ -16,15 +15,11 @@ __all__ = ["GatewayState", "get_state"]
 
 @dataclass
 class GatewayState:
-    """Settings, the async client that awaits results, the sync one RQ enqueues with."""
+    """Settings, the async client that awaits results, the queue RQ enqueues on."""
 
     settings: Settings
     redis: AsyncRedis
     queue: Queue
-
-    @property
-    def sync_redis(self) -> Redis:
-        return self.queue.connection
 
 
 async def get_state(request: Request) -> GatewayState:

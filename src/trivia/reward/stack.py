@@ -65,7 +65,6 @@ class StackConfig:
     qa_lookup: bool = False
     redis_url: str | None = None
     data_dir: Path = Path("runs/stack")
-    fork_workers: bool = False
     env: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -89,7 +88,6 @@ class Child:
     log_path: Path
     env: dict[str, str]
     process: subprocess.Popen[bytes] | None = None
-    restarts: int = 0
     started_at: float = 0.0
     retry_at: float = 0.0
     backoff_s: float = 0.0
@@ -217,8 +215,7 @@ class Stack:
         if c.qa_lookup:
             qa = self._launch(
                 "qa-lookup",
-                [*trivia, "qa", "serve", "--answerer", "lookup",
-                 "--host", c.host, "--port", str(c.qa_port)],
+                [*trivia, "qa", "serve", "--host", c.host, "--port", str(c.qa_port)],
                 env,
                 logs,
             )  # fmt: skip
@@ -228,8 +225,6 @@ class Stack:
                     "--metrics-port", str(c.worker_metrics_port(i))]  # fmt: skip
             for url in self.qa_urls:
                 argv += ["--qa-url", url]
-            if c.fork_workers:
-                argv.append("--fork")
             self._launch(f"worker-{i}", argv, env, logs)
         gateway = self._launch(
             "gateway",
@@ -298,7 +293,6 @@ class Stack:
                 self.say(f"{child.name} exited with {code}; restarting in {child.backoff_s:g} s")
             if now >= child.retry_at:
                 child.retry_at = 0.0
-                child.restarts += 1
                 child.start()
 
     def supervise(self, should_stop: Callable[[], bool], interval_s: float = 0.2) -> None:

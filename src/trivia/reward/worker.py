@@ -12,9 +12,6 @@ them. This worker
 * runs jobs in its own process (no fork per job), keeping one QA client and event loop;
 * serves `/metrics`, `/healthz` and `/readyz` on its own port.
 
-`ForkingRewardWorker` keeps RQ's fork-per-job model with the same recovery, for comparison: it
-makes a QA client (connections, model lookup) per job and its QA metrics die with each horse;
-`make bench` measures it at about twice the service's time.
 """
 
 from __future__ import annotations
@@ -28,7 +25,7 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 from prometheus_client import make_wsgi_app
 from redis import Redis
 from redis.exceptions import RedisError
-from rq import Queue, SimpleWorker, Worker
+from rq import Queue, SimpleWorker
 from rq.job import Job
 from rq.registry import StartedJobRegistry
 from rq.serializers import JSONSerializer
@@ -37,7 +34,7 @@ from trivia.reward import context
 from trivia.reward.keys import maintenance_lock_key
 from trivia.settings import Settings
 
-__all__ = ["ForkingRewardWorker", "RewardWorker", "run_worker", "serve_worker_metrics"]
+__all__ = ["RewardWorker", "run_worker", "serve_worker_metrics"]
 
 log = logging.getLogger(__name__)
 
@@ -104,16 +101,6 @@ class RewardWorker(_FastRecovery, SimpleWorker):
                 log.exception("heartbeat failed")
 
 
-class ForkingRewardWorker(_FastRecovery, Worker):
-    """RQ's forking worker (a new process per job) with the same fast recovery."""
-
-    def __init__(self, queues: Any, *, settings: Settings, **kwargs: Any) -> None:
-        self.settings = settings
-        kwargs.setdefault("serializer", JSONSerializer)
-        kwargs.setdefault("job_monitoring_interval", settings.job_monitoring_interval_s)
-        super().__init__(queues, **kwargs)
-
-
 class _QuietHandler(WSGIRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         pass
@@ -123,7 +110,7 @@ class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
     daemon_threads = True
 
 
-def _health_app(redis_url: str, queue_name: str) -> Any:
+def _health_app(redis_url: str) -> Any:
     metrics_app = make_wsgi_app()
     probe = Redis.from_url(redis_url, socket_connect_timeout=2, socket_timeout=2)
 
@@ -149,12 +136,12 @@ def _health_app(redis_url: str, queue_name: str) -> Any:
     return app
 
 
-def serve_worker_metrics(host: str, port: int, redis_url: str, queue_name: str) -> WSGIServer:
+def serve_worker_metrics(host: str, port: int, redis_url: str) -> WSGIServer:
     """Serve /metrics, /healthz and /readyz on `port` from a daemon thread."""
     server = make_server(
         host,
         port,
-        _health_app(redis_url, queue_name),
+        _health_app(redis_url),
         server_class=_ThreadingWSGIServer,
         handler_class=_QuietHandler,
     )
@@ -162,18 +149,17 @@ def serve_worker_metrics(host: str, port: int, redis_url: str, queue_name: str) 
     return server
 
 
-def run_worker(settings: Settings, *, fork: bool = False, burst: bool = False) -> None:
+def run_worker(settings: Settings, *, burst: bool = False) -> None:
     """Run one worker until it is stopped (SIGTERM/SIGINT: finish the job at hand, then exit)."""
     # Redis replies are decoded by RQ itself; the connection stays binary.
     connection = Redis.from_url(settings.redis_url, socket_connect_timeout=5)
     queue = Queue(settings.queue_name, connection=connection, serializer=JSONSerializer)
     ctx = context.configure(settings)
-    worker_class = ForkingRewardWorker if fork else RewardWorker
-    worker = worker_class([queue], connection=connection, settings=settings)
+    worker = RewardWorker([queue], connection=connection, settings=settings)
     metrics_server = None
     if settings.worker_metrics_port:
         metrics_server = serve_worker_metrics(
-            settings.host, settings.worker_metrics_port, settings.redis_url, settings.queue_name
+            settings.host, settings.worker_metrics_port, settings.redis_url
         )
     stop_sweeping = worker.start_sweeping()
     try:

@@ -1,6 +1,3 @@
-"""Support for tests and benchmarks that ships with the package: real servers, no mocks.
-
-`trivia.testing.openai_stub` is a scriptable OpenAI-compatible chat server (latency, slots,
-failures, call records); `trivia.testing.vlm_stub` serves vision requests on the same server
-(images decoded from their data URLs, answers from a responder or the ground-truth tables).
+"""The VLM stub for the data engine's tests (`trivia.testing.vlm_stub`), built on the OpenAI stub
+in `tests/support/`; it runs only where the repository's `tests` package is importable.
 """

@@ -1,6 +1,6 @@
 """A scriptable OpenAI-compatible VLM server for tests: images in as data URLs, text out.
 
-It is the OpenAI stub (`trivia.testing.openai_stub`: real HTTP on 127.0.0.1, latency, slots,
+It is the OpenAI stub (`tests.support.openai_stub`: real HTTP on 127.0.0.1, latency, slots,
 failures, counters) with a responder that decodes each request the way a VLM server must:
 every `image_url` part has to be a base64 `data:image/...` URL of an image Pillow can open, or
 the call gets a 400. The responder sees a `StubRequest` (text, decoded images, their keys,
@@ -31,10 +31,11 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from tests.support.openai_stub import StubBadRequest, StubServer, openai_stub
+
 from trivia.engine.images import decode_data_url, source_key
 from trivia.engine.prompts import recognition_format
 from trivia.tables import Table, html_to_table, is_complete, table_to_html, table_to_otsl
-from trivia.testing.openai_stub import StubBadRequest, StubServer, openai_stub
 
 __all__ = ["StubRequest", "VLMStub", "perturb", "table_responder", "vlm_stub"]
 

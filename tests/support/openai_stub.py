@@ -22,11 +22,11 @@ connection) for every
 call or only the first `fail_first`; answers with `answer` or, when that is None, with the lookup
 answerer reading the table and question out of the prompt. A `responder` (a function of the
 decoded request and the call's number, in-thread stubs only) answers instead; it raises
-`StubBadRequest` to send a 400 (`trivia.testing.vlm_stub` is built on this).
+`StubBadRequest` to send a 400 (the VLM stub is built on this).
 
 Run it with `openai_stub(...)` (a context manager giving a `StubServer` with its `url`), in a
 thread of this process or, for benchmarks, as its own process (`process=True`), or from a shell:
-`trivia qa stub --port 8001 --latency 0.05 --slots 64`.
+`python -m tests.support.openai_stub --config-json '{"latency_s": 0.05, "slots": 64}'`.
 """
 
 from __future__ import annotations
@@ -44,11 +44,14 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 import httpx
 
 from trivia.qa.prompts import parse_messages
+
+_REPO_ROOT = Path(__file__).resolve().parents[2]  # where `python -m tests.support...` resolves
 
 __all__ = [
     "CallRecord",
@@ -552,7 +555,7 @@ def openai_stub(
             [
                 sys.executable,
                 "-m",
-                "trivia.testing.openai_stub",
+                "tests.support.openai_stub",
                 "--host",
                 host,
                 "--port",
@@ -562,6 +565,7 @@ def openai_stub(
             ],
             stdout=subprocess.PIPE,
             text=True,
+            cwd=_REPO_ROOT,
         )
         assert proc.stdout is not None
         line = proc.stdout.readline()
@@ -598,11 +602,8 @@ def serve_forever(config: StubConfig, host: str = "127.0.0.1", port: int = 0) ->
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """`python -m trivia.testing.openai_stub --config-json '{...}'` (how `process=True` runs it).
-
-    For a stub at the shell, `trivia qa stub --help` takes the settings one by one.
-    """
-    parser = argparse.ArgumentParser(prog="python -m trivia.testing.openai_stub")
+    """`python -m tests.support.openai_stub --config-json '{...}'` (how `process=True` runs it)."""
+    parser = argparse.ArgumentParser(prog="python -m tests.support.openai_stub")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--config-json", default="{}", help="StubConfig fields as JSON")
