@@ -39,6 +39,11 @@ def test_a_good_row_has_no_problems_and_keeps_extra_columns() -> None:
     assert TrainingRow.model_validate(GOOD).model_extra == {"source": "pubtabnet"}
 
 
+def test_an_answer_may_be_a_list_of_aliases() -> None:
+    aliases = [{"question": "Unit?", "answer": ["kg", "kilograms"]}]
+    assert row_problems(_with(qa_pairs=aliases)) == []
+
+
 def test_several_images_need_as_many_tags() -> None:
     row = _with(images=["a.png", "b.png"])
     assert row_problems(row) == ["1 <image> tags but 2 images"]
@@ -86,7 +91,22 @@ def test_several_images_need_as_many_tags() -> None:
         (_with(qa_pairs=[{"question": "Q?"}]), ["qa_pairs[0].answer: missing"]),
         (
             _with(qa_pairs=[{"question": "Q?", "answer": "A"}, {"question": " ", "answer": 3}]),
-            ["qa_pairs[1].question: must not be empty", "qa_pairs[1].answer: not a string"],
+            [
+                "qa_pairs[1].question: must not be empty",
+                "qa_pairs[1].answer: not a string or a list of strings",
+            ],
+        ),
+        (
+            _with(qa_pairs=[{"question": "Q?", "answer": []}]),
+            ["qa_pairs[0].answer: must not be an empty list"],
+        ),
+        (
+            _with(qa_pairs=[{"question": "Q?", "answer": ["kg", " "]}]),
+            ["qa_pairs[0].answer: must not be empty"],
+        ),
+        (
+            _with(qa_pairs=[{"question": "Q?", "answer": ["kg", 3]}]),
+            ["qa_pairs[0].answer: not a string or a list of strings"],
         ),
         (_with(solution=""), ["solution: must not be empty"]),
         (_with(solution=["<table>"]), ["solution: not a string"]),

@@ -32,6 +32,97 @@ def test_digits_in_another_order_are_a_different_answer(prediction: str, answer:
     assert qa_f1(prediction, answer) == 0.0
 
 
+# The numeric rule (module docstring): (prediction, answer, score). A table that lost a sign, a
+# decimal point, a percent sign or a fraction bar must not earn full reward.
+NUMERIC_CASES = [
+    # signs
+    ("-5", "5", 0.0),
+    ("5", "-5", 0.0),
+    ("+5", "5", 0.0),
+    ("\u22125", "-5", 1.0),  # U+2212 minus sign
+    ("\u20135", "-5", 1.0),  # en dash used as a minus
+    ("\uff0d5", "-5", 1.0),  # full-width hyphen-minus
+    ("(-5)", "-5", 1.0),
+    ("-5 kg", "-5 kg", 1.0),
+    ("-12.5 kg", "-12.5", 2 / 3),
+    ("covid-19", "covid19", 1.0),  # a hyphen inside a word is not a sign
+    # decimal points
+    ("1.5", "15", 0.0),
+    ("1.5", "1.5", 1.0),
+    ("0.35", "0.53", 0.0),
+    ("1.5", "1.50", 0.0),
+    (".5", "0.5", 1.0),
+    ("5.", "5", 1.0),  # a full stop after a number ends the sentence
+    ("12.5kg", "125kg", 0.0),
+    # percent
+    ("5%", "5", 0.0),
+    ("5 %", "5%", 1.0),
+    ("５％", "5%", 1.0),
+    ("50%", "50% of patients", 0.5),
+    # fractions, ranges and dates
+    ("10/20", "1020", 0.0),
+    ("10/20", "10/20", 1.0),
+    ("1.5\u20132.0", "1.5-2.0", 1.0),
+    ("2019-2020", "20192020", 0.0),
+    ("2020/01/02", "2020/01/02", 1.0),
+    ("1:2", "12", 0.0),
+    # thousands separators and decimal commas
+    ("1,234", "1234", 1.0),
+    ("1,234,567", "1234567", 1.0),
+    ("12,345.6", "12345.6", 1.0),
+    ("1,823", "1,832", 0.0),
+    ("3,5", "3.5", 1.0),
+    ("3,5", "35", 0.0),
+    ("$1,200", "1200", 1.0),
+    # Chinese
+    ("增长-5%", "增长 -5%", 1.0),
+    ("增长5%", "增长-5%", 2 / 3),
+    ("１，２３４人", "1234人", 1.0),
+    ("约1.5万", "约15万", 2 / 3),
+    ("男性：42", "男性 42", 1.0),
+    ("1、2", "12", 0.0),
+    ("−3.2℃", "-3.2℃", 1.0),
+    ("３／４", "3/4", 1.0),
+    ("下降了0.5个百分点", "下降了5个百分点", 7 / 8),
+    ("负债率-3.5%", "负债率 -3.5%", 1.0),
+    ("共计12,000元", "共计12000元", 1.0),
+    ("比例为1/3", "比例为13", 0.75),
+]
+
+
+def test_the_numeric_table_has_enough_cases() -> None:
+    assert len(NUMERIC_CASES) >= 40
+    assert sum(any("\u4e00" <= c <= "\u9fff" for c in p + a) for p, a, _ in NUMERIC_CASES) >= 8
+
+
+@pytest.mark.parametrize(("prediction", "answer", "expected"), NUMERIC_CASES)
+def test_numeric_rule(prediction: str, answer: str, expected: float) -> None:
+    assert qa_f1(prediction, answer) == pytest.approx(expected)
+
+
+def test_numeric_tokens_keep_their_marks() -> None:
+    assert tokenize("-5 1.5 5% 10/20 1,234 3,5 1,2,3 .5") == [
+        "-5",
+        "1.5",
+        "5%",
+        "10/20",
+        "1234",
+        "3.5",
+        "1,2,3",
+        "0.5",
+    ]
+    assert tokenize("增长\u22125%") == ["增", "长", "-5%"]
+
+
+def test_aliases_score_the_best_match() -> None:
+    assert qa_f1("72 kg", ["72 kilograms", "72 kg"]) == 1.0
+    assert qa_f1("72", ["72 kg", "seventy-two"]) == pytest.approx(2 / 3)
+    assert qa_f1("Unanswerable", ["unanswerable", "n/a"]) == 0.0
+    assert qa_f1("72 kg", ("72 kg",)) == qa_f1("72 kg", "72 kg")
+    with pytest.raises(ValueError, match="at least one"):
+        qa_f1("72", [])
+
+
 def test_cjk_characters_in_another_order_still_match_one_by_one() -> None:
     # CJK text is compared character by character, so order does not matter there.
     assert qa_f1("患者数", "数者患") == 1.0
@@ -117,7 +208,7 @@ def test_tokenize_normalises_case_punctuation_and_articles() -> None:
 
 
 def test_tokenize_keeps_symbols_and_drops_unicode_punctuation() -> None:
-    assert tokenize("≤ 10 ± 2 %") == ["≤", "10", "±", "2"]
+    assert tokenize("≤ 10 ± 2 %") == ["≤", "10", "±", "2%"]
     assert tokenize("«quoted»—text") == ["quotedtext"]
 
 

@@ -21,7 +21,7 @@ TABLE = (
 )
 
 
-def table_job(*pairs: tuple[str, str], solutions: tuple[str, ...] = ()) -> TableJob:
+def table_job(*pairs: tuple[str, str | list[str]], solutions: tuple[str, ...] = ()) -> TableJob:
     job = TableJob(table_hash=uuid.uuid4().hex, table=TABLE)
     for question, answer in pairs:
         job.add_pair(question, answer)
@@ -53,6 +53,15 @@ def test_answers_are_extracted_and_scored_and_served_from_cache_next_time(stub, 
     assert (second["asked"], second["cached"]) == (0, 2)
     assert second["f1"] == first["f1"]
     assert stub.stats()["answered"] == 2
+
+
+def test_an_answer_with_aliases_scores_its_best_alias(stub, redis):
+    stub.configure(answer="<answer>42</answer>")
+    job = table_job(("Age of Bob?", ["forty-two", "42 years"]), ("Age of Bob?", ["7", "8"]))
+    payload = job_payload("r", 0, job, notify="k", ttl_s=60, deadline=time.time() + 10)
+    assert json.loads(json.dumps(payload))["golds"][0] == [0, ["forty-two", "42 years"]]
+    result = run(job, stub.url, redis)
+    assert result["f1"] == [pytest.approx(2 / 3), 0.0]
 
 
 @pytest.mark.parametrize("failure", ["503", "close"])

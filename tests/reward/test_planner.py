@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import pytest
+
+from trivia.reward import planner
 from trivia.reward.api import RewardRequest
 from trivia.reward.planner import normalise_completion, plan
 
@@ -84,3 +87,30 @@ def test_normalise_completion_gives_html_for_both_formats():
     assert normalise_completion(OTSL) == normalise_completion(HTML)
     assert normalise_completion("<table></table>") is None
     assert normalise_completion("no table at all") is None
+
+
+def test_aliases_are_one_gold_and_a_list_answer_is_kept_whole():
+    pairs = [
+        {"question": "What is the Age of Bob?", "answer": ["42", "forty-two"]},
+        {"question": "What is the Age of Bob?", "answer": ["42", "forty-two"]},
+        {"question": "What is the Age of Bob?", "answer": "42"},
+    ]
+    work = plan(request(OTSL, pairs=pairs))
+    assert work.jobs[0].questions == ["What is the Age of Bob?"]
+    assert work.jobs[0].golds == [(0, ("42", "forty-two")), (0, "42")]
+    assert work.items[0].golds == (0, 0, 1)
+
+
+@pytest.mark.parametrize("answer", [[], ["42", 42], 42, None])
+def test_the_api_refuses_malformed_aliases(answer):
+    with pytest.raises(ValueError):
+        request(OTSL, pairs=[{"question": "Age?", "answer": answer}])
+
+
+def test_a_type_error_in_the_parser_is_a_bug_and_is_not_scored_as_invalid(monkeypatch):
+    def broken(_: str):
+        raise TypeError("unsupported operand")
+
+    monkeypatch.setattr(planner, "otsl_to_table", broken)
+    with pytest.raises(TypeError, match="unsupported operand"):
+        plan(request(OTSL))

@@ -40,6 +40,12 @@ def test_qa_f1_scores_each_completion_in_one_batch(live_stack, token):
     assert scores[3] is None  # no questions: no signal, not 0
 
 
+def test_answer_aliases_reach_the_service_and_the_best_one_counts(live_stack, token):
+    reward = QAF1Reward(options=_options(live_stack))
+    aliases = [{"question": "What is the Weight of Control?", "answer": ["72 kg", "72"]}]
+    assert asyncio.run(reward([RIGHT, ONE_WRONG], qa_pairs=[aliases, aliases])) == [1.0, 1.0]
+
+
 def test_teds_only_for_rows_with_a_solution(live_stack, token):
     reward = TEDSReward(options=_options(live_stack))
     scores = asyncio.run(reward([RIGHT, ONE_WRONG, RIGHT], solution=[TABLE, TABLE, None]))

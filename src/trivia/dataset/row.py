@@ -5,7 +5,8 @@ One row, one JSON object::
     {"messages": [{"role": "user", "content": "<image>Recognise this table."},
                   {"role": "assistant", "content": "<placeholder or ground-truth table>"}],
      "images": ["images/table_0001.png"],
-     "qa_pairs": [{"question": "How many patients were male?", "answer": "42"}],
+     "qa_pairs": [{"question": "How many patients were male?", "answer": "42"},
+                  {"question": "Unit of weight?", "answer": ["kg", "kilograms"]}],
      "solution": "<table>…</table>"}   # optional ground-truth HTML
 
 Each ``<image>`` tag in the messages stands for the image at the same position in ``images``.
@@ -34,6 +35,18 @@ def _not_blank(value: str) -> str:
 NonEmptyText = Annotated[str, Field(strict=True), AfterValidator(_not_blank)]
 
 
+def _answer(value: Any) -> str | list[str]:
+    if isinstance(value, str):
+        return _not_blank(value)
+    if not isinstance(value, list) or not all(isinstance(alias, str) for alias in value):
+        raise ValueError("not a string or a list of strings")
+    if not value:
+        raise ValueError("must not be an empty list")
+    for alias in value:
+        _not_blank(alias)
+    return value
+
+
 class Message(BaseModel):
     """One chat turn."""
 
@@ -49,7 +62,8 @@ class QAPair(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     question: NonEmptyText
-    answer: NonEmptyText
+    # One known answer, or a list of accepted answers (scored by the best match).
+    answer: Annotated[Any, AfterValidator(_answer)]
 
 
 class TrainingRow(BaseModel):

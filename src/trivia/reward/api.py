@@ -40,11 +40,16 @@ class _Strict(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid")
 
 
+_Aliases = Annotated[list[Text], Field(min_length=1)]
+
+
 class QAPair(_Strict):
-    """A question about the table image and its known answer."""
+    """A question about the table image and its known answer (or accepted answers)."""
 
     question: Text
-    answer: Text
+    answer: Text | _Aliases = Field(
+        description="The known answer, or a list of accepted answers scored by the best F1."
+    )
 
 
 class RewardItem(_Strict):
@@ -69,9 +74,11 @@ class AnswerDetail(_Strict):
     """How one question was answered from the recognised table."""
 
     question: str
-    answer: str = Field(description="The known answer.")
+    answer: str | list[str] = Field(description="The known answer or its accepted aliases.")
     prediction: str | None = Field(description="The answer extracted from the QA model's reply.")
-    f1: float | None = Field(description="QA-F1 of prediction against answer; null on failure.")
+    f1: float | None = Field(
+        description="QA-F1 of prediction against answer (best over aliases); null on failure."
+    )
     error: str | None = None
 
 

@@ -101,7 +101,11 @@ def _fill_answers(
 
 
 def _detail(
-    question: str, answer: str, prediction: str | None, f1: float | None, error: str | None
+    question: str,
+    answer: str | list[str],
+    prediction: str | None,
+    f1: float | None,
+    error: str | None,
 ) -> dict[str, Any]:
     return {
         "question": question,

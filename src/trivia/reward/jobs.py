@@ -6,7 +6,8 @@ payload, built by `enqueue.job_payload`, is plain JSON (the queue uses RQ's JSON
 never pickle):
 
     {"request": id, "job": index, "notify": key, "ttl": s, "deadline": unix time,
-     "table_hash": h, "table": html, "questions": [q…], "golds": [[question index, answer]…],
+     "table_hash": h, "table": html, "questions": [q…],
+     "golds": [[question index, answer or [aliases…]]…],
      "solutions": [html…]}
 
 The result pushed to `notify` is JSON:

@@ -10,6 +10,7 @@ job results back out to the items.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from trivia.reward.api import RewardRequest
@@ -25,6 +26,10 @@ from trivia.tables import (
 __all__ = ["ItemPlan", "Plan", "TableJob", "normalise_completion", "normalise_question", "plan"]
 
 
+#: A known answer, or the tuple of its accepted aliases.
+Gold = str | tuple[str, ...]
+
+
 @dataclass
 class TableJob:
     """The work for one unique table: every question asked about it in the request, once."""
@@ -32,20 +37,20 @@ class TableJob:
     table_hash: str
     table: str
     questions: list[str] = field(default_factory=list)
-    # (index into `questions`, known answer): each pair is scored once.
-    golds: list[tuple[int, str]] = field(default_factory=list)
+    # (index into `questions`, known answer or its aliases): each pair is scored once.
+    golds: list[tuple[int, Gold]] = field(default_factory=list)
     solutions: list[str] = field(default_factory=list)
     _question_index: dict[str, int] = field(default_factory=dict, repr=False)
-    _gold_index: dict[tuple[int, str], int] = field(default_factory=dict, repr=False)
+    _gold_index: dict[tuple[int, Gold], int] = field(default_factory=dict, repr=False)
     _solution_index: dict[str, int] = field(default_factory=dict, repr=False)
 
-    def add_pair(self, question: str, answer: str) -> int:
-        """Register a (question, answer) pair; returns its index into `golds`."""
+    def add_pair(self, question: str, answer: str | Sequence[str]) -> int:
+        """Register a (question, answer or aliases) pair; returns its index into `golds`."""
         q = self._question_index.get(question)
         if q is None:
             q = self._question_index[question] = len(self.questions)
             self.questions.append(question)
-        key = (q, answer)
+        key = (q, answer if isinstance(answer, str) else tuple(answer))
         g = self._gold_index.get(key)
         if g is None:
             g = self._gold_index[key] = len(self.golds)
@@ -107,7 +112,7 @@ def normalise_completion(completion: str) -> str | None:
             return table_to_html(table) if table.cells else None
         html = to_html(completion)
         parsed = html_to_table(html)
-    except (ValueError, TypeError, RecursionError):
+    except (ValueError, RecursionError):  # malformed output; a TypeError is a bug and propagates
         return None
     return html if parsed is not None and parsed.cells else None
 

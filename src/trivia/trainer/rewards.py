@@ -45,10 +45,14 @@ def _completion_text(completion: Any) -> str:
     return str(completion)
 
 
-def _qa_pairs(value: Any) -> list[dict[str, str]]:
+def _answer(value: Any) -> str | list[str]:
+    return [str(v) for v in value] if isinstance(value, list | tuple) else str(value)
+
+
+def _qa_pairs(value: Any) -> list[dict[str, Any]]:
     if not value:
         return []
-    return [{"question": str(p["question"]), "answer": str(p["answer"])} for p in value]
+    return [{"question": str(p["question"]), "answer": _answer(p["answer"])} for p in value]
 
 
 async def fetch_rewards(
