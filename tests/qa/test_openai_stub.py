@@ -1,3 +1,5 @@
+"""The stub OpenAI server behaves like vLLM: defaults, length finishes, overload, failures."""
+
 from __future__ import annotations
 
 import socket
@@ -6,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
-from tests.support.openai_stub import StubConfig, openai_stub, prefix_share
+from tests.support.openai_stub import GREEDY, StubConfig, openai_stub, prefix_share
 
 from trivia.qa.prompts import build_messages
 
@@ -60,15 +62,64 @@ def test_prefix_share_is_the_common_part_of_each_tables_prompts():
     assert prefix_share([]) == 0.0
 
 
+def _wait_for(condition, what: str) -> None:
+    """Poll the stub's counters until `condition()` holds (the test's timeout bounds it)."""
+    while not condition():
+        time.sleep(0.01)
+
+
 def test_slots_limit_concurrency_and_queue_the_rest():
     with openai_stub(latency_s=0.2, slots=2, answer="x") as stub:
-        start = time.monotonic()
         with ThreadPoolExecutor(6) as pool:
             replies = list(pool.map(lambda i: _chat(stub.url, f"q{i}"), range(6)))
-        elapsed = time.monotonic() - start
         assert all(r.status_code == 200 for r in replies)
-        assert 0.6 <= elapsed < 3.0  # three rounds of two
-        assert stub.stats()["max_in_flight"] >= 3  # in flight counts the queued too
+        stats = stub.stats()
+        assert stats["max_serving"] == 2  # never more than the slots at once
+        assert stats["max_in_flight"] >= 3  # the others waited for a slot
+
+
+def test_overload_beyond_the_waiting_room_answers_503():
+    with openai_stub(latency_s=0.5, slots=1, max_waiting=0, answer="x") as stub:
+        with ThreadPoolExecutor(1) as pool:
+            first = pool.submit(_chat, stub.url)
+            _wait_for(lambda: stub.stats()["serving"] == 1, "the first call to hold the slot")
+            busy = _chat(stub.url, "another?")
+            assert busy.status_code == 503 and busy.headers["retry-after"] == "1"
+            assert first.result().status_code == 200
+        assert _chat(stub.url).status_code == 200  # the slot is free again
+
+
+def test_unset_sampling_fields_come_from_the_models_generation_config():
+    with openai_stub(answer="x") as stub:
+        _chat(stub.url)
+        _chat(stub.url, temperature=0.7, top_p=0.9, max_tokens=5)
+        unset, given = stub.records()
+        assert unset["temperature"] is None and unset["max_tokens"] is None
+        assert unset["sampling"]["top_k"] == 1 and unset["sampling"]["temperature"] < 1e-3
+        assert unset["sampling"]["max_tokens"] == 32768 - -(-unset["prompt_chars"] // 4)
+        assert given["sampling"] | {} == {**GREEDY, "temperature": 0.7, "top_p": 0.9,
+                                           "max_tokens": 5}  # fmt: skip
+
+
+def test_a_reply_longer_than_max_tokens_stops_there_with_finish_length():
+    with openai_stub(answer="<answer>72 kg</answer>") as stub:
+        cut = _chat(stub.url, max_tokens=3).json()["choices"][0]
+        assert cut["finish_reason"] == "length"
+        assert cut["message"]["content"] == "<answer>72 k"  # 3 tokens of 4 characters
+        whole = _chat(stub.url, max_tokens=6).json()["choices"][0]
+        assert whole == {
+            "index": 0,
+            "message": {"role": "assistant", "content": "<answer>72 kg</answer>"},
+            "finish_reason": "stop",
+        }
+        assert [r["finish_reason"] for r in stub.records()] == ["length", "stop"]
+
+
+def test_a_prompt_past_the_context_length_is_a_400():
+    with openai_stub(answer="x", max_model_len=64) as stub:
+        reply = _chat(stub.url)
+        assert reply.status_code == 400
+        assert "maximum context length is 64" in reply.json()["error"]["message"]
 
 
 def test_503_for_the_first_calls_then_answers():
@@ -123,6 +174,7 @@ def test_bad_requests_and_unknown_routes():
     with openai_stub() as stub:
         assert httpx.post(f"{stub.url}/v1/chat/completions", content=b"{").status_code == 400
         assert httpx.get(f"{stub.url}/v1/chat/completions").status_code == 405
+        assert httpx.post(f"{stub.url}/v1/chat/completions", json={"x": 1}).status_code == 400
         assert httpx.get(f"{stub.url}/nowhere").status_code == 404
 
 

@@ -1,27 +1,31 @@
-"""A scriptable OpenAI-compatible chat server for tests and benchmarks.
+"""A scriptable OpenAI-compatible chat server that behaves like vLLM, for tests and benchmarks.
 
-It is a real HTTP/1.1 server on 127.0.0.1 (keep-alive, Content-Length bodies) written on plain
-asyncio streams rather than a web framework: the reward benchmark needs it to answer about 1,300
-calls a second with 50 ms latency on two cores while the client runs beside it, and a framework's
-per-request cost would be most of that budget.
+It is a real HTTP server (`aiohttp.web`) on 127.0.0.1. Where its behaviour can differ from the
+real server, it follows vLLM:
+
+- Sampling fields a request leaves unset come from the model's `generation_config`
+  (`StubConfig.generation_config`, greedy by default: `top_k=1`, as Qwen2.5-VL's is), and an
+  unset `max_tokens` is what is left of `max_model_len` after the prompt. The effective values
+  are in each call's record (`sampling`); the requested ones stay in `temperature`/`max_tokens`.
+- A reply longer than `max_tokens` is cut there and sent with `finish_reason: "length"` (the
+  stub counts one token per `CHARS_PER_TOKEN` characters); a prompt that leaves no room is a 400.
+- `slots` calls are served at once; up to `max_waiting` more wait for a slot, and beyond that the
+  server is overloaded and answers 503 with `Retry-After`.
 
 What it speaks:
     GET  /health                    {"status": "ok"}
-    GET  /v1/models                 one model, `StubConfig.model`
-    POST /v1/chat/completions       `choices[0].message.content` is the answer, with `usage`
-                                    and `finish_reason` as a real server sends them
+    GET  /v1/models                 one model, `StubConfig.model`, with its `max_model_len`
+    POST /v1/chat/completions       `choices[0].message.content`, `finish_reason`, `usage`
     GET  /_stub/stats               counters (calls, answered, failed, in flight, …)
     GET  /_stub/records             one record per chat call (see `CallRecord`)
     POST /_stub/config              change any `StubConfig` field while running
     POST /_stub/reset               zero the counters and records
 
-What it does, per `StubConfig`: waits `latency_s` per call while holding one of `slots`
-concurrency slots (extra calls queue, as on a busy vLLM); fails calls on purpose (`failure`:
-"503", "500", "429" with `Retry-After`, "400", "hang" never answers, "close" drops the
-connection) for every
-call or only the first `fail_first`; answers with `answer` or, when that is None, with the lookup
-answerer reading the table and question out of the prompt. A `responder` (a function of the
-decoded request and the call's number, in-thread stubs only) answers instead; it raises
+Failures on purpose (`failure`, for every call or only the first `fail_first`): "503", "500",
+"429" (with `Retry-After`), "400", "hang" (never answers), "close" (drops the connection). The
+reply is `answer` or, when that is None, the lookup answerer's (`trivia.qa.lookup`) reading the
+table and question out of the prompt. A `responder` (a function of the request, sampling fields
+filled in, and the call's number; in-thread stubs only) answers instead; it raises
 `StubBadRequest` to send a 400 (the VLM stub is built on this).
 
 Run it with `openai_stub(...)` (a context manager giving a `StubServer` with its `url`), in a
@@ -41,33 +45,28 @@ import subprocess
 import sys
 import threading
 import time
+import weakref
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 import httpx
+from aiohttp import web
 
 from trivia.qa.prompts import parse_messages
 
 _REPO_ROOT = Path(__file__).resolve().parents[2]  # where `python -m tests.support...` resolves
 
-__all__ = [
-    "CallRecord",
-    "Responder",
-    "StubBadRequest",
-    "StubConfig",
-    "StubServer",
-    "openai_stub",
-    "prefix_share",
-    "serve_forever",
-]
-
 Failure = Literal["none", "400", "429", "500", "503", "hang", "close"]
-# The reply content for a decoded chat request and the call's 1-based number.
+# The reply content for a chat request (sampling fields filled in) and the call's 1-based number.
 Responder = Callable[[dict[str, Any], int], str]
 _FAILURES = ("none", "400", "429", "500", "503", "hang", "close")
+CHARS_PER_TOKEN = 4
+# A greedy generation_config, as Qwen2.5-VL ships (vLLM applies it to unset request fields).
+GREEDY = {"temperature": 1e-6, "top_p": 0.001, "top_k": 1, "repetition_penalty": 1.05}
+_SAMPLING_FIELDS = ("temperature", "top_p", "top_k", "repetition_penalty")
 
 
 class StubBadRequest(ValueError):
@@ -80,18 +79,21 @@ class StubConfig:
 
     latency_s: float = 0.0
     slots: int = 0  # concurrent calls served at once; 0 = no limit
+    max_waiting: int = 256  # calls waiting for a slot before the stub answers 503
     failure: Failure = "none"
     fail_first: int | None = None  # fail only chat calls 1..N; None = every call
     retry_after_s: float | None = 1.0  # Retry-After sent with 429 and 503 (None: no header)
     answer: str | None = None  # fixed reply content; None = the lookup answerer's reply
     model: str = "trivia-stub"
+    max_model_len: int = 32768
+    generation_config: dict[str, float] = field(default_factory=lambda: dict(GREEDY))
     record_messages: bool = True  # keep each call's messages in its record
 
     def __post_init__(self) -> None:
         if self.failure not in _FAILURES:
             raise ValueError(f"failure must be one of {_FAILURES}, not {self.failure!r}")
-        if self.slots < 0 or self.latency_s < 0:
-            raise ValueError("slots and latency_s must not be negative")
+        if self.slots < 0 or self.latency_s < 0 or self.max_waiting < 0:
+            raise ValueError("slots, max_waiting and latency_s must not be negative")
 
 
 @dataclass
@@ -101,8 +103,10 @@ class CallRecord:
     n: int  # 1-based order of arrival
     status: int | str  # HTTP status sent, or "hang" / "close"
     model: str | None
-    temperature: float | None
-    max_tokens: int | None
+    temperature: float | None  # as requested (None: unset)
+    max_tokens: int | None  # as requested (None: unset)
+    sampling: dict[str, float]  # what the call was served with, model defaults filled in
+    finish_reason: str | None
     chat_template_kwargs: dict[str, Any] | None
     authorization: str | None  # the Authorization header as received
     prompt_chars: int  # length of the prompt as role + content of each message
@@ -134,6 +138,11 @@ def prefix_share(records: Sequence[Mapping[str, Any] | CallRecord]) -> float:
     return sum(shares) / len(shares) if shares else 0.0
 
 
+def tokens(text: str) -> int:
+    """How many tokens the stub counts in `text`."""
+    return -(-len(text) // CHARS_PER_TOKEN)
+
+
 def _common_prefix_len(a: str, b: str) -> int:
     """Length of the common prefix, by bisection on slice comparisons (C speed)."""
     lo, hi = 0, min(len(a), len(b))
@@ -146,37 +155,13 @@ def _common_prefix_len(a: str, b: str) -> int:
     return lo
 
 
-_REASONS = {
-    200: "OK",
-    400: "Bad Request",
-    404: "Not Found",
-    405: "Method Not Allowed",
-    411: "Length Required",
-    429: "Too Many Requests",
-    503: "Service Unavailable",
-}
-
-
-def _json_response(status: int, payload: Any, headers: Mapping[str, str] | None = None) -> bytes:
-    """The bytes of an HTTP/1.1 response with a JSON body."""
-    body = json.dumps(payload, separators=(",", ":")).encode()
-    lines = [
-        f"HTTP/1.1 {status} {_REASONS.get(status, 'Unknown')}",
-        "content-type: application/json",
-        f"content-length: {len(body)}",
-    ]
-    lines.extend(f"{name}: {value}" for name, value in (headers or {}).items())
-    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
-
-
-def _error(status: int, message: str, headers: Mapping[str, str] | None = None) -> bytes:
-    return _json_response(
-        status, {"error": {"message": message, "type": "stub_error", "code": status}}, headers
-    )
+def _error(status: int, message: str, headers: Mapping[str, str] | None = None) -> web.Response:
+    body = {"error": {"message": message, "type": "stub_error", "code": status}}
+    return web.json_response(body, status=status, headers=headers)
 
 
 class _StubState:
-    """Configuration, counters and records shared by the connections of one stub."""
+    """Configuration, counters and records shared by the requests of one stub."""
 
     def __init__(self, config: StubConfig, responder: Responder | None = None) -> None:
         self.config = config
@@ -185,13 +170,17 @@ class _StubState:
         self.reset()
         self._slots: asyncio.Semaphore | None = None
         self._slot_count = -1
+        self._transports: weakref.WeakSet[Any] = weakref.WeakSet()
 
     def reset(self) -> None:
         self.calls = 0
         self.answered = 0
         self.failed = 0
         self.in_flight = 0
+        self.waiting = 0
+        self.serving = 0
         self.max_in_flight = 0
+        self.max_serving = 0
         self.models_calls = 0
         self.connections = 0
         self.by_status: Counter[str] = Counter()
@@ -204,13 +193,21 @@ class _StubState:
             self._slots = asyncio.Semaphore(self.config.slots) if self.config.slots else None
         return self._slots
 
+    def saw_connection(self, transport: Any) -> None:
+        if transport is not None and transport not in self._transports:
+            self._transports.add(transport)
+            self.connections += 1
+
     def stats(self) -> dict[str, Any]:
         return {
             "calls": self.calls,
             "answered": self.answered,
             "failed": self.failed,
             "in_flight": self.in_flight,
+            "waiting": self.waiting,
+            "serving": self.serving,
             "max_in_flight": self.max_in_flight,
+            "max_serving": self.max_serving,
             "models_calls": self.models_calls,
             "connections": self.connections,
             "by_status": dict(self.by_status),
@@ -224,205 +221,254 @@ class _StubState:
             raise ValueError(f"unknown config fields: {sorted(unknown)}")
         self.config = StubConfig(**{**dataclasses.asdict(self.config), **changes})
 
+    def fail(self, record: CallRecord, status: int | str) -> None:
+        self.failed += 1
+        self.by_status[str(status)] += 1
+        record.status = status
+
 
 def _reply_content(state: _StubState, request: dict[str, Any], n: int) -> str:
-    config = state.config
     if state.responder is not None:
         return state.responder(request, n)
-    messages = request["messages"]
-    if config.answer is not None:
-        return config.answer
+    if state.config.answer is not None:
+        return state.config.answer
     from trivia.qa.lookup import answer_messages  # the table parser is loaded only when needed
 
-    return answer_messages(messages)
+    return answer_messages(request["messages"])
 
 
-async def _chat(state: _StubState, body: bytes, headers: Mapping[str, str]) -> bytes | None:
-    """Handle one chat call; None means the connection is to be dropped without a reply."""
-    state.calls += 1
-    n = state.calls
-    config = state.config
-    received = time.monotonic()
-    try:
-        request = json.loads(body)
-        messages = request["messages"]
-        if not isinstance(messages, list):
-            raise TypeError("messages must be a list")
-    except (ValueError, KeyError, TypeError) as exc:
-        state.failed += 1
-        state.by_status["400"] += 1
-        return _error(400, f"bad request: {exc}")
-
-    prompt = "".join(f"{m.get('role', '')}\n{m.get('content', '')}\n" for m in messages)
+def _table_key(messages: list[dict[str, Any]]) -> str | None:
     try:
         table, _question = parse_messages(messages)
-        table_key: str | None = hashlib.blake2b(table.encode(), digest_size=12).hexdigest()
-    except (ValueError, AttributeError):
-        table_key = None
-    shared = len(prompt)
-    if table_key is not None:
-        first = state.first_prompt.setdefault(table_key, prompt)
-        shared = _common_prefix_len(first, prompt)
-    record = CallRecord(
-        n=n,
-        status=200,
-        model=request.get("model"),
-        temperature=request.get("temperature"),
-        max_tokens=request.get("max_tokens"),
-        chat_template_kwargs=request.get("chat_template_kwargs"),
-        authorization=headers.get("authorization"),
-        prompt_chars=len(prompt),
-        table_key=table_key,
-        shared_prefix_chars=shared,
-        received_s=received,
-        answered_s=None,
-        messages=messages if config.record_messages else None,
-    )
-    state.records.append(record)
+    except (ValueError, AttributeError, TypeError):
+        return None
+    return hashlib.blake2b(table.encode(), digest_size=12).hexdigest()
 
-    failing = config.failure != "none" and (config.fail_first is None or n <= config.fail_first)
-    if failing:
-        state.failed += 1
-        record.status = (
-            config.failure if config.failure in ("hang", "close") else int(config.failure)
-        )
-        state.by_status[str(record.status)] += 1
-        if config.failure == "hang":
-            await asyncio.Future()  # until the stub stops
-        if config.failure == "close":
-            return None
-        status = int(config.failure)
-        extra = {}
-        if config.retry_after_s is not None and status in (429, 503):
-            extra["retry-after"] = f"{config.retry_after_s:g}"
-        return _error(status, f"stub failure {status} on call {n}", extra)
 
-    state.in_flight += 1
-    state.max_in_flight = max(state.max_in_flight, state.in_flight)
-    try:
-        slots = state.slots()
-        if slots is None:
-            if config.latency_s:
-                await asyncio.sleep(config.latency_s)
-        else:
-            async with slots:
-                if config.latency_s:
-                    await asyncio.sleep(config.latency_s)
+def _prompt_text(messages: list[Any]) -> str:
+    parts = []
+    for m in messages:
+        content = m.get("content", "") if isinstance(m, dict) else ""
+        if not isinstance(content, str):  # list of parts: count the text ones
+            content = "".join(p.get("text", "") for p in content if isinstance(p, dict))
+        parts.append(f"{m.get('role', '') if isinstance(m, dict) else ''}\n{content}\n")
+    return "".join(parts)
+
+
+class _Handlers:
+    """The stub's routes over one `_StubState`."""
+
+    def __init__(self, state: _StubState) -> None:
+        self.state = state
+
+    def app(self) -> web.Application:
+        app = web.Application(client_max_size=256 * 1024 * 1024)
+        app.router.add_post("/v1/chat/completions", self.chat)
+        app.router.add_get("/v1/models", self.models)
+        app.router.add_get("/health", self.health)
+        app.router.add_get("/_stub/stats", self.stats)
+        app.router.add_get("/_stub/records", self.records)
+        app.router.add_post("/_stub/config", self.configure)
+        app.router.add_post("/_stub/reset", self.reset)
+        return app
+
+    async def models(self, request: web.Request) -> web.Response:
+        self.state.saw_connection(request.transport)
+        self.state.models_calls += 1
+        config = self.state.config
+        model = {
+            "id": config.model,
+            "object": "model",
+            "created": self.state.created,
+            "owned_by": "trivia-stub",
+            "max_model_len": config.max_model_len,
+        }
+        return web.json_response({"object": "list", "data": [model]})
+
+    async def health(self, request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})
+
+    async def stats(self, request: web.Request) -> web.Response:
+        self.state.saw_connection(request.transport)
+        return web.json_response(self.state.stats())
+
+    async def records(self, request: web.Request) -> web.Response:
+        return web.json_response([dataclasses.asdict(r) for r in self.state.records])
+
+    async def configure(self, request: web.Request) -> web.Response:
         try:
-            content = _reply_content(state, request, n)
-        except StubBadRequest as exc:
-            state.failed += 1
-            state.by_status["400"] += 1
-            record.status = 400
-            return _error(400, f"bad request: {exc}")
-        except Exception as exc:  # a responder's bug: say so rather than drop the connection
-            state.failed += 1
-            state.by_status["500"] += 1
-            record.status = 500
-            return _error(500, f"responder failed: {type(exc).__name__}: {exc}")
-    finally:
-        state.in_flight -= 1
-    state.answered += 1
-    state.by_status["200"] += 1
-    record.answered_s = time.monotonic()
-    prompt_tokens = len(prompt) // 4
-    completion_tokens = max(1, len(content) // 4)
-    return _json_response(
-        200,
-        {
-            "id": f"chatcmpl-stub-{n}",
-            "object": "chat.completion",
-            "created": int(time.time()),
-            "model": request.get("model") or config.model,
-            "choices": [
-                {
-                    "index": 0,
-                    "message": {"role": "assistant", "content": content},
-                    "finish_reason": "stop",
-                }
-            ],
-            "usage": {
-                "prompt_tokens": prompt_tokens,
-                "completion_tokens": completion_tokens,
-                "total_tokens": prompt_tokens + completion_tokens,
-            },
-        },
-    )
-
-
-async def _route(
-    state: _StubState, method: str, path: str, headers: Mapping[str, str], body: bytes
-) -> bytes | None:
-    path = path.split("?", 1)[0]
-    if path == "/v1/chat/completions":
-        if method != "POST":
-            return _error(405, "use POST")
-        return await _chat(state, body, headers)
-    if method == "GET":
-        if path == "/v1/models":
-            state.models_calls += 1
-            model = {
-                "id": state.config.model,
-                "object": "model",
-                "created": state.created,
-                "owned_by": "trivia-stub",
-            }
-            return _json_response(200, {"object": "list", "data": [model]})
-        if path == "/health":
-            return _json_response(200, {"status": "ok"})
-        if path == "/_stub/stats":
-            return _json_response(200, state.stats())
-        if path == "/_stub/records":
-            return _json_response(200, [dataclasses.asdict(r) for r in state.records])
-    if method == "POST" and path == "/_stub/config":
-        try:
-            state.configure(json.loads(body or b"{}"))
+            self.state.configure(json.loads(await request.read() or b"{}"))
         except (ValueError, TypeError) as exc:
             return _error(400, str(exc))
-        return _json_response(200, dataclasses.asdict(state.config))
-    if method == "POST" and path == "/_stub/reset":
-        state.reset()
-        return _json_response(200, {"reset": True})
-    return _error(404, f"no route {method} {path}")
+        return web.json_response(dataclasses.asdict(self.state.config))
+
+    async def reset(self, request: web.Request) -> web.Response:
+        self.state.reset()
+        return web.json_response({"reset": True})
+
+    async def chat(self, http: web.Request) -> web.StreamResponse:
+        state = self.state
+        state.saw_connection(http.transport)
+        state.calls += 1
+        n = state.calls
+        config = state.config
+        received = time.monotonic()
+        try:
+            request = json.loads(await http.read())
+            messages = request["messages"]
+            if not isinstance(messages, list):
+                raise TypeError("messages must be a list")
+        except (ValueError, KeyError, TypeError) as exc:
+            state.failed += 1
+            state.by_status["400"] += 1
+            return _error(400, f"bad request: {exc}")
+
+        prompt = _prompt_text(messages)
+        table_key = _table_key(messages)
+        shared = len(prompt)
+        if table_key is not None:
+            first = state.first_prompt.setdefault(table_key, prompt)
+            shared = _common_prefix_len(first, prompt)
+        prompt_tokens = tokens(prompt)
+        room = config.max_model_len - prompt_tokens
+        sampling = {
+            **config.generation_config,
+            **{k: request[k] for k in _SAMPLING_FIELDS if request.get(k) is not None},
+            "max_tokens": request.get("max_tokens") or room,
+        }
+        record = CallRecord(
+            n=n,
+            status=200,
+            model=request.get("model"),
+            temperature=request.get("temperature"),
+            max_tokens=request.get("max_tokens"),
+            sampling=sampling,
+            finish_reason=None,
+            chat_template_kwargs=request.get("chat_template_kwargs"),
+            authorization=http.headers.get("authorization"),
+            prompt_chars=len(prompt),
+            table_key=table_key,
+            shared_prefix_chars=shared,
+            received_s=received,
+            answered_s=None,
+            messages=messages if config.record_messages else None,
+        )
+        state.records.append(record)
+
+        if sampling["max_tokens"] > room or room <= 0:
+            state.fail(record, 400)
+            return _error(
+                400,
+                f"This model's maximum context length is {config.max_model_len} tokens. "
+                f"However, you requested {sampling['max_tokens'] + prompt_tokens} tokens "
+                f"({prompt_tokens} in the messages, {sampling['max_tokens']} in the completion).",
+            )
+        failing = config.failure != "none" and (config.fail_first is None or n <= config.fail_first)
+        if failing:
+            return await self._failure(http, record, n)
+
+        slots = state.slots()
+        if slots is not None and slots.locked() and state.waiting >= config.max_waiting:
+            state.fail(record, 503)
+            return _error(503, "server overloaded: no slot free", self._retry_after(503))
+        state.in_flight += 1
+        state.max_in_flight = max(state.max_in_flight, state.in_flight)
+        try:
+            if slots is not None:
+                state.waiting += 1
+                try:
+                    await slots.acquire()
+                finally:
+                    state.waiting -= 1
+            state.serving += 1
+            state.max_serving = max(state.max_serving, state.serving)
+            try:
+                if config.latency_s:
+                    await asyncio.sleep(config.latency_s)
+            finally:
+                state.serving -= 1
+                if slots is not None:
+                    slots.release()
+            try:
+                content = _reply_content(state, {**request, **sampling}, n)
+            except StubBadRequest as exc:
+                state.fail(record, 400)
+                return _error(400, f"bad request: {exc}")
+            except Exception as exc:  # a responder's bug: say so rather than drop the connection
+                state.fail(record, 500)
+                return _error(500, f"responder failed: {type(exc).__name__}: {exc}")
+        finally:
+            state.in_flight -= 1
+
+        finish_reason = "stop"
+        limit = int(sampling["max_tokens"]) * CHARS_PER_TOKEN
+        if len(content) > limit:
+            content, finish_reason = content[:limit], "length"
+        state.answered += 1
+        state.by_status["200"] += 1
+        record.answered_s = time.monotonic()
+        record.finish_reason = finish_reason
+        completion_tokens = tokens(content)
+        return web.json_response(
+            {
+                "id": f"chatcmpl-stub-{n}",
+                "object": "chat.completion",
+                "created": int(time.time()),
+                "model": request.get("model") or config.model,
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": {"role": "assistant", "content": content},
+                        "finish_reason": finish_reason,
+                    }
+                ],
+                "usage": {
+                    "prompt_tokens": prompt_tokens,
+                    "completion_tokens": completion_tokens,
+                    "total_tokens": prompt_tokens + completion_tokens,
+                },
+            }
+        )
+
+    def _retry_after(self, status: int) -> dict[str, str]:
+        after = self.state.config.retry_after_s
+        if after is None or status not in (429, 503):
+            return {}
+        return {"retry-after": f"{after:g}"}
+
+    async def _failure(self, http: web.Request, record: CallRecord, n: int) -> web.StreamResponse:
+        failure = self.state.config.failure
+        if failure == "hang":
+            self.state.fail(record, "hang")
+            await asyncio.Future()  # until the stub stops
+        if failure == "close":
+            self.state.fail(record, "close")
+            if http.transport is not None:
+                http.transport.abort()
+            raise asyncio.CancelledError  # nothing is written to the dropped connection
+        status = int(failure)
+        self.state.fail(record, status)
+        return _error(status, f"stub failure {status} on call {n}", self._retry_after(status))
 
 
-async def _serve_connection(
-    state: _StubState, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+async def _serve(
+    state: _StubState, host: str, port: int, on_listening: Callable[[int, asyncio.Event], None]
 ) -> None:
-    state.connections += 1
+    """Serve until the event handed to `on_listening` (with the bound port) is set."""
+    runner = web.AppRunner(
+        _Handlers(state).app(), access_log=None, handle_signals=False, shutdown_timeout=0.5
+    )
+    await runner.setup()
     try:
-        while True:
-            try:
-                head = await reader.readuntil(b"\r\n\r\n")
-            except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError):
-                return
-            request_line, *header_lines = head.decode("latin-1").split("\r\n")
-            parts = request_line.split(" ")
-            if len(parts) != 3:
-                writer.write(_error(400, "bad request line"))
-                return
-            method, path, version = parts
-            headers = {}
-            for line in header_lines:
-                name, sep, value = line.partition(":")
-                if sep:
-                    headers[name.strip().lower()] = value.strip()
-            if "chunked" in headers.get("transfer-encoding", "").lower():
-                writer.write(_error(411, "send a content-length"))
-                return
-            try:
-                length = int(headers.get("content-length", "0"))
-                body = await reader.readexactly(length) if length else b""
-            except (ValueError, asyncio.IncompleteReadError, ConnectionError):
-                return
-            response = await _route(state, method, path, headers, body)
-            if response is None:
-                return
-            writer.write(response)
-            if version == "HTTP/1.0" or headers.get("connection", "").lower() == "close":
-                return
+        site = web.TCPSite(runner, host, port, backlog=1024)
+        await site.start()
+        server = site._server  # the bound port when asked for port 0
+        assert server is not None and server.sockets
+        stopped = asyncio.Event()
+        on_listening(server.sockets[0].getsockname()[1], stopped)
+        await stopped.wait()
     finally:
-        writer.close()
+        await runner.cleanup()
 
 
 class _Runner:
@@ -454,6 +500,10 @@ class _Runner:
             self._error = exc
             self._ready.set()
         finally:
+            pending = asyncio.all_tasks(self._loop)  # hung calls ("hang") end with the stub
+            for task in pending:
+                task.cancel()
+            self._loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
             self._loop.close()
 
     def _on_listening(self, port: int, stopped: asyncio.Event) -> None:
@@ -468,34 +518,6 @@ class _Runner:
         self._thread.join(10)
 
 
-async def _serve(
-    state: _StubState, host: str, port: int, on_listening: Callable[[int, asyncio.Event], None]
-) -> None:
-    """Serve until the event handed to `on_listening` (with the bound port) is set."""
-    stopped = asyncio.Event()
-    connections: set[asyncio.Task[None]] = set()
-
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        connections.add(task)
-        try:
-            await _serve_connection(state, reader, writer)
-        except asyncio.CancelledError:
-            writer.close()
-        finally:
-            connections.discard(task)
-
-    server = await asyncio.start_server(handle, host, port, backlog=1024)
-    on_listening(server.sockets[0].getsockname()[1], stopped)
-    async with server:
-        await stopped.wait()
-        server.close()
-        for task in list(connections):
-            task.cancel()
-        await asyncio.gather(*connections, return_exceptions=True)
-
-
 class StubServer:
     """A running stub: its `url`, and its admin calls over HTTP (thread or process alike)."""
 
@@ -505,7 +527,7 @@ class StubServer:
         self._admin = httpx.Client(base_url=url, timeout=30.0)
 
     def stats(self) -> dict[str, Any]:
-        """Counters: calls, answered, failed, in_flight, max_in_flight, by_status, config."""
+        """Counters: calls, answered, failed, in_flight, waiting, max_in_flight, by_status, …"""
         return self._admin.get("/_stub/stats").raise_for_status().json()
 
     def records(self) -> list[dict[str, Any]]:
@@ -528,6 +550,34 @@ class StubServer:
             self._stop = None
 
 
+def _start_process(config: StubConfig, host: str, port: int) -> StubServer:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tests.support.openai_stub", "--host", host, "--port", str(port),
+         "--config-json", json.dumps(dataclasses.asdict(config))],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=_REPO_ROOT,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    if not line.startswith("listening on "):
+        proc.kill()
+        proc.wait()
+        raise RuntimeError(f"stub process failed to start: {line!r}")
+
+    def stop() -> None:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        assert proc.stdout is not None
+        proc.stdout.close()
+
+    return StubServer(line.removeprefix("listening on ").strip(), stop)
+
+
 @contextlib.contextmanager
 def openai_stub(
     config: StubConfig | None = None,
@@ -547,68 +597,31 @@ def openai_stub(
     config = StubConfig(**{**dataclasses.asdict(config or StubConfig()), **fields})
     if responder is not None and process:
         raise ValueError("a responder runs in this process: use process=False")
-    if not process:
+    if process:
+        server = _start_process(config, host, port)
+    else:
         runner = _Runner(config, host, port, responder)
         server = StubServer(f"http://{host}:{runner.port}", runner.stop)
-    else:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "tests.support.openai_stub",
-                "--host",
-                host,
-                "--port",
-                str(port),
-                "--config-json",
-                json.dumps(dataclasses.asdict(config)),
-            ],
-            stdout=subprocess.PIPE,
-            text=True,
-            cwd=_REPO_ROOT,
-        )
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
-        if not line.startswith("listening on "):
-            proc.kill()
-            proc.wait()
-            raise RuntimeError(f"stub process failed to start: {line!r}")
-
-        def stop() -> None:
-            proc.terminate()
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-            assert proc.stdout is not None
-            proc.stdout.close()
-
-        server = StubServer(line.removeprefix("listening on ").strip(), stop)
     try:
         yield server
     finally:
         server.stop()
 
 
-def serve_forever(config: StubConfig, host: str = "127.0.0.1", port: int = 0) -> None:
-    """Serve a stub in the foreground until interrupted; prints `listening on URL` when ready."""
-
-    def on_listening(bound: int, _stopped: asyncio.Event) -> None:
-        print(f"listening on http://{host}:{bound}", flush=True)
-
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_serve(_StubState(config), host, port, on_listening))
-
-
 def main(argv: Sequence[str] | None = None) -> None:
-    """`python -m tests.support.openai_stub --config-json '{...}'` (how `process=True` runs it)."""
+    """`python -m tests.support.openai_stub --config-json '{...}'`: serve until interrupted."""
     parser = argparse.ArgumentParser(prog="python -m tests.support.openai_stub")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--config-json", default="{}", help="StubConfig fields as JSON")
     args = parser.parse_args(argv)
-    serve_forever(StubConfig(**json.loads(args.config_json)), args.host, args.port)
+    config = StubConfig(**json.loads(args.config_json))
+
+    def on_listening(bound: int, _stopped: asyncio.Event) -> None:
+        print(f"listening on http://{args.host}:{bound}", flush=True)
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_serve(_StubState(config), args.host, args.port, on_listening))
 
 
 if __name__ == "__main__":
