@@ -41,6 +41,7 @@ def test_scores_fan_out_to_every_item_of_a_table_in_request_order():
         "valid": False,
         "qa_f1": 0.0,
         "teds": None,
+        "teds_norm": None,
         "error": None,
         "answers": [],
     }
@@ -85,6 +86,7 @@ def test_teds_comes_from_the_solution_slot_and_invalid_items_score_zero():
         ],
         metrics=("teds",),
     )
-    out = assemble(body, work, {0: result([], [], teds=[[0.25, None]])}, "late")
+    out = assemble(body, work, {0: result([], [], teds=[[0.25, 0.5, None]])}, "late")
     assert [r["teds"] for r in out] == [0.25, 0.0, None]
+    assert [r["teds_norm"] for r in out] == [0.5, 0.0, None]
     assert [r["qa_f1"] for r in out] == [None, None, None]

@@ -86,9 +86,19 @@ def test_a_job_past_its_deadline_makes_no_call(stub, redis):
 def test_teds_is_scored_per_solution(stub, redis):
     other = TABLE.replace("37", "73")
     result = run(table_job(solutions=(TABLE, other, "<p>no table</p>")), stub.url, redis)
-    assert result["teds"][0] == [1.0, None]
+    assert result["teds"][0] == [1.0, 1.0, None]
     assert 0.5 < result["teds"][1][0] < 1.0
-    assert result["teds"][2] == [0.0, None]
+    assert result["teds"][2] == [0.0, 0.0, None]
+
+
+def test_teds_comes_raw_and_normalised(stub, redis):
+    headed = TABLE.replace("<tr><td>Name</td><td>Age</td></tr>", "").replace(
+        "<table>", "<table><thead><tr><th>Name</th><th>Age</th></tr></thead>"
+    )
+    raw, normalised, error = run(table_job(solutions=(headed,)), stub.url, redis)["teds"][0]
+    assert error is None
+    assert raw < 0.9
+    assert normalised == 1.0
     assert stub.stats()["calls"] == 0
 
 

@@ -72,8 +72,8 @@ def test_complete_blanked_truncated_html_and_duplicate_completions(stack, stub):
     assert by_id["blanked"]["answers"][0]["f1"] == 0.0
     assert by_id["blanked"]["error"] is None
     assert by_id["truncated"] == {
-        "id": "truncated", "valid": False, "qa_f1": 0.0, "teds": None, "error": None,
-        "answers": [],
+        "id": "truncated", "valid": False, "qa_f1": 0.0, "teds": None, "teds_norm": None,
+        "error": None, "answers": [],
     }  # fmt: skip
     assert by_id["dup-1"] == {**by_id["complete"], "id": "dup-1"}
     assert by_id["dup-2"] == {**by_id["complete"], "id": "dup-2"}
@@ -104,10 +104,10 @@ def test_teds_is_scored_against_the_solution_when_asked(stack, stub):
         ],
         metrics=("qa_f1", "teds"),
     )
-    assert results[0]["teds"] == 1.0
+    assert results[0]["teds"] == results[0]["teds_norm"] == 1.0
     assert 0.9 < results[1]["teds"] < 1.0
-    assert results[2]["teds"] == 0.0
-    assert results[3]["teds"] is None
+    assert results[2]["teds"] == results[2]["teds_norm"] == 0.0
+    assert results[3]["teds"] is results[3]["teds_norm"] is None
 
 
 def test_no_questions_is_null_not_zero(stack, stub):

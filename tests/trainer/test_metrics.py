@@ -50,7 +50,8 @@ def test_exporter_serves_logged_values_over_http():
         "global_step/max_steps": "1/2",
     }
     exporter.observe(logs, step=1)
-    exporter.observe({FAILED: 2.0, "eval_teds": 0.5, "eval_teds_s": 0.8}, step=2)
+    evaluation = {"eval_teds": 0.5, "eval_teds_s": 0.8, "eval_teds_norm": 0.9}
+    exporter.observe({FAILED: 2.0, **evaluation, "eval_teds_s_norm": 1.0}, step=2)
     text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
     assert _sample(text, "trivia_train_step ") == 2.0
     assert _sample(text, 'trivia_train_reward_mean{func="QA_F1_score"}') == pytest.approx(0.4)
@@ -63,3 +64,5 @@ def test_exporter_serves_logged_values_over_http():
     assert _sample(text, "trivia_train_tokens_per_second ") == 40.0
     assert _sample(text, "trivia_train_eval_teds ") == 0.5
     assert _sample(text, "trivia_train_eval_teds_s ") == 0.8
+    assert _sample(text, "trivia_train_eval_teds_norm ") == 0.9
+    assert _sample(text, "trivia_train_eval_teds_s_norm ") == 1.0

@@ -52,6 +52,13 @@ def train_command(
     unset = sorted({a for a in plan.argv + list(plan.env.values()) if "${" in a})
     if unset:
         raise fail(f"unset variables in {config}: {', '.join(unset)}")
+    from trivia.trainer.datasets import DatasetError, check_validation_file, local_files
+
+    try:
+        for path in local_files(plan.values("--val_dataset")):
+            check_validation_file(path)
+    except DatasetError as error:
+        raise fail(str(error)) from error
     try:
         code = subprocess.call(plan.argv, env={**os.environ, **plan.env})
     except FileNotFoundError as error:

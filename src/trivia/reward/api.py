@@ -93,7 +93,10 @@ class RewardResult(_Strict):
     id: str
     valid: bool
     qa_f1: float | None
-    teds: float | None = None
+    teds: float | None = Field(None, description="TEDS against `solution`, raw (PubTabNet).")
+    teds_norm: float | None = Field(
+        None, description="TEDS with both tables normalised first (header cells, whitespace…)."
+    )
     error: str | None = None
     answers: list[AnswerDetail] = Field(default_factory=list)
 

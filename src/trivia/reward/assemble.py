@@ -30,6 +30,7 @@ def assemble(
             "valid": item_plan.valid,
             "qa_f1": None,
             "teds": None,
+            "teds_norm": None,
             "error": None,
             "answers": [],
         }
@@ -38,7 +39,7 @@ def assemble(
             if plan.want_qa:
                 result["qa_f1"] = 0.0
             if plan.want_teds and item.solution is not None:
-                result["teds"] = 0.0
+                result["teds"] = result["teds_norm"] = 0.0
             continue
         if item_plan.job is None:
             continue
@@ -62,8 +63,8 @@ def assemble(
                 errors,
             )
             if item_plan.solution is not None:
-                score, teds_error = job_result["teds"][item_plan.solution]
-                result["teds"] = score
+                score, score_norm, teds_error = job_result["teds"][item_plan.solution]
+                result["teds"], result["teds_norm"] = score, score_norm
                 if teds_error is not None:
                     errors.append(f"teds: {teds_error}")
         if errors:

@@ -14,7 +14,8 @@ The result pushed to `notify` is JSON:
 
     {"job": index, "error": null | "what failed",
      "answers": [[prediction | null, error | null] per question],
-     "f1": [f1 | null per gold], "teds": [[score | null, error | null] per solution],
+     "f1": [f1 | null per gold],
+     "teds": [[score | null, normalised score | null, error | null] per solution],
      "asked": QA calls made, "cached": answers served by the cache}
 """
 
@@ -34,6 +35,7 @@ from trivia.qa.client import QAClient
 from trivia.qa.errors import QAError
 from trivia.reward import metrics
 from trivia.reward.cache import AnswerCache
+from trivia.tables import normalize_html
 
 __all__ = ["publish", "score", "score_table"]
 
@@ -101,13 +103,15 @@ async def score(payload: dict[str, Any], *, client: QAClient, cache: AnswerCache
 
 
 def _teds(table: str, solution: str) -> list[float | str | None]:
+    """[raw TEDS, TEDS with both sides through `normalize_html`, error]."""
     started = time.perf_counter()
     try:
-        return [teds(table, solution), None]
+        raw = teds(table, solution)
+        return [raw, teds(normalize_html(table), normalize_html(solution)), None]
     except TableTooLarge as exc:
-        return [None, f"table too large for TEDS: {exc}"]
-    except (ValueError, TypeError, RecursionError) as exc:
-        return [None, f"TEDS failed: {type(exc).__name__}: {exc}"]
+        return [None, None, f"table too large for TEDS: {exc}"]
+    except (ValueError, RecursionError) as exc:
+        return [None, None, f"TEDS failed: {type(exc).__name__}: {exc}"]
     finally:
         metrics.TEDS_DURATION.observe(time.perf_counter() - started)
 

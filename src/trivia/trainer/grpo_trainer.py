@@ -4,8 +4,8 @@ Reads top to bottom in the order ms-swift calls the hooks in one generation step
 
 1. ``_rollout_samples``: with ``rejection_oversample`` > 1 (one process only), generate more
    completions per prompt and keep the first valid ones, so groups stay full.
-2. ``_score_completions``: rewards (stock); in evaluation, TEDS / TEDS-S of rows with a
-   ``solution`` are logged as eval metrics.
+2. ``_score_completions``: rewards (stock); in evaluation, TEDS / TEDS-S (raw and normalised)
+   of rows with a ground truth (``solution`` or the assistant turn) are logged as eval metrics.
 3. ``_postprocess_batch``: decide which completions are kept (valid by the filter and scored
    by every reward function that counts), stop the run if failures persist, compute advantages
    over the kept completions only (``_compute_advantages``), then take the other rows out of
@@ -40,13 +40,15 @@ from trivia.trainer.metrics import (
     GENERATED_VALID_RATE,
     STEP_SECONDS,
     TEDS,
+    TEDS_NORM,
     TEDS_STRUCTURE,
+    TEDS_STRUCTURE_NORM,
     TOKENS_PER_SECOND,
     TrainMetricsExporter,
     filter_metrics,
 )
 from trivia.trainer.options import PluginOptions
-from trivia.trainer.validation import mean_scores, table_scores
+from trivia.trainer.validation import mean_scores, table_scores, with_ground_truth
 
 __all__ = ["FilteringGRPOTrainer"]
 
@@ -138,6 +140,9 @@ class FilteringGRPOTrainer(GRPOTrainer):
     # 1. generation ------------------------------------------------------------------------------
 
     def _rollout_samples(self, inputs: list[dict[str, Any]]) -> list[Any]:
+        if self._mode == "eval":
+            # ms-swift replaces the assistant turn by the completion: keep it as the truth.
+            inputs = [with_ground_truth(row) for row in inputs]
         g, m = self.num_generations, self.oversample_to
         if self._mode != "train" or not m or len(inputs) % g:
             return super()._rollout_samples(inputs)
@@ -165,6 +170,8 @@ class FilteringGRPOTrainer(GRPOTrainer):
             if scores is not None:
                 self._metrics["eval"][TEDS].append(scores.teds)
                 self._metrics["eval"][TEDS_STRUCTURE].append(scores.teds_structure)
+                self._metrics["eval"][TEDS_NORM].append(scores.teds_norm)
+                self._metrics["eval"][TEDS_STRUCTURE_NORM].append(scores.teds_structure_norm)
         return samples
 
     # 3. advantages and masks --------------------------------------------------------------------

@@ -117,6 +117,10 @@ class LaunchPlan:
         """What follows ``swift rlhf``: the part ms-swift's argument parser reads."""
         return self.argv[2:]
 
+    def values(self, flag: str) -> list[str]:
+        """The values given to ``flag`` (``--val_dataset``) among the swift arguments."""
+        return [v for group in _flag_groups(self.swift_args) if group[0] == flag for v in group[1:]]
+
     def shell(self) -> str:
         """The plan as a shell command line, one variable or flag per line."""
         lines = [f"{k}={shlex.quote(v)}" for k, v in self.env.items()]

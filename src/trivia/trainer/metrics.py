@@ -36,8 +36,11 @@ FAILED = "reward_failures/count"
 FAILED_RATE = "reward_failures/rate"
 STEP_SECONDS = "trivia/step_seconds"
 TOKENS_PER_SECOND = "trivia/tokens_per_second"
+# Validation TEDS / TEDS-S, raw and with both sides through `normalize_html` (`_norm`).
 TEDS = "teds"
 TEDS_STRUCTURE = "teds_s"
+TEDS_NORM = "teds_norm"
+TEDS_STRUCTURE_NORM = "teds_s_norm"
 
 _REWARD_KEY = re.compile(r"^(eval_)?rewards/(?P<name>[^/]+)/(?P<stat>mean|std)$")
 
@@ -85,6 +88,12 @@ class TrainMetricsExporter:
         )
         self.teds = Gauge("trivia_train_eval_teds", "Validation TEDS.", registry=r)
         self.teds_structure = Gauge("trivia_train_eval_teds_s", "Validation TEDS-S.", registry=r)
+        self.teds_norm = Gauge(
+            "trivia_train_eval_teds_norm", "Validation TEDS, both sides normalised.", registry=r
+        )
+        self.teds_structure_norm = Gauge(
+            "trivia_train_eval_teds_s_norm", "Validation TEDS-S, both sides normalised.", registry=r
+        )
 
     def serve(self, port: int, host: str = "127.0.0.1") -> None:
         """Serve ``/metrics`` on ``host:port`` from a daemon thread."""
@@ -104,6 +113,8 @@ class TrainMetricsExporter:
             TOKENS_PER_SECOND: self.tokens_per_second,
             f"eval_{TEDS}": self.teds,
             f"eval_{TEDS_STRUCTURE}": self.teds_structure,
+            f"eval_{TEDS_NORM}": self.teds_norm,
+            f"eval_{TEDS_STRUCTURE_NORM}": self.teds_structure_norm,
         }
         for key, gauge in simple.items():
             if key in values:
