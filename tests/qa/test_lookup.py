@@ -124,3 +124,28 @@ def test_is_deterministic_and_says_it_is_a_heuristic():
     question = "What is the value in row Control, column Weight (kg)?"
     assert {answer_question(TABLE, question) for _ in range(5)} == {"72"}
     assert "heuristic" in DESCRIPTION and "not a language model" in DESCRIPTION
+
+
+def test_a_table_is_indexed_once_for_many_concurrent_questions():
+    from concurrent.futures import ThreadPoolExecutor
+
+    from trivia.qa import lookup
+
+    table = "<fcel>Group<fcel>Weight<nl>\n<fcel>Control<fcel>72<nl>\n<fcel>Treated<fcel>68<nl>\n"
+    lookup._build_index.cache_clear()
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(
+            pool.map(lambda _: answer_question(table, "What is the Weight of Treated?"), range(30))
+        )
+    assert answers == ["68"] * 30
+    info = lookup._build_index.cache_info()
+    assert (info.misses, info.hits) == (1, 29)
+
+
+def test_span_bombs_raise_grid_too_large():
+    from tests.support.tables import span_bomb
+
+    from trivia.tables import GridTooLarge
+
+    with pytest.raises(GridTooLarge):
+        answer_question(span_bomb(), "What is the x of x?")

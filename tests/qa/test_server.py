@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 import uvicorn
+from tests.support.tables import span_bomb
 
 from trivia.ports import free_port
 from trivia.qa.client import QAClient
@@ -145,3 +146,10 @@ def test_trivia_qa_serve_runs_the_lookup_server():
         assert proc.wait(10) in (0, -signal.SIGTERM)
         if proc.stderr:
             proc.stderr.close()
+
+
+def test_a_table_whose_spans_explode_gets_a_422_naming_the_bound(server_url):
+    reply = _chat(server_url, messages=build_messages(span_bomb(), "What is the x of x?"))
+    assert reply.status_code == 422
+    assert "slots after spans (limit 100,000)" in reply.json()["detail"]
+    assert httpx.get(f"{server_url}/health").status_code == 200

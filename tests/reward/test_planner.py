@@ -114,3 +114,18 @@ def test_a_type_error_in_the_parser_is_a_bug_and_is_not_scored_as_invalid(monkey
     monkeypatch.setattr(planner, "otsl_to_table", broken)
     with pytest.raises(TypeError, match="unsupported operand"):
         plan(request(OTSL))
+
+
+def test_a_table_whose_spans_explode_is_invalid_with_an_error_naming_the_bound():
+    from tests.support.tables import span_bomb
+
+    from trivia.reward.assemble import assemble
+
+    body = request(span_bomb(), span_bomb(), OTSL)
+    work = plan(body)
+    assert [item.valid for item in work.items] == [False, False, True]
+    assert "slots after spans (limit 100,000)" in work.items[0].error
+    assert len(work.jobs) == 1
+    out = assemble(body, work, {}, "late")
+    assert out[0]["qa_f1"] == 0.0
+    assert out[0]["error"] == work.items[0].error

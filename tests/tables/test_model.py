@@ -3,8 +3,9 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
+from tests.support.tables import span_bomb
 
-from trivia.tables import Cell, Table
+from trivia.tables import MAX_GRID_SLOTS, Cell, GridTooLarge, Table, html_to_otsl, html_to_table
 
 
 def test_cell_defaults_to_one_empty_data_slot() -> None:
@@ -45,3 +46,19 @@ def test_structure_compares_layout_not_text_or_headers() -> None:
     assert a.structure() != c.structure()
     assert {a.structure(), b.structure(), c.structure()} == {a.structure(), c.structure()}
     assert a.structure() == (1, 2, ((0, 0, 1, 2),))
+
+
+def test_the_expanded_grid_is_bounded_before_anything_is_built() -> None:
+    html = span_bomb()
+    assert 45_000 < len(html) < 50_000
+    table = html_to_table(html)  # reading spans is linear in the cells, not their area
+    assert table is not None and table.slots > 100 * MAX_GRID_SLOTS  # 48 million
+    with pytest.raises(GridTooLarge, match=r"slots after spans \(limit 100,000\)"):
+        table.text_grid()
+    with pytest.raises(GridTooLarge):
+        html_to_otsl(html)
+    small = Table(cells=(Cell(0, 0, 2, 3, "x"),), n_rows=2, n_cols=3)
+    assert small.slots == 6
+    with pytest.raises(GridTooLarge, match="2 rows x 3 columns = 6 slots"):
+        small.text_grid(limit=5)
+    assert small.text_grid(limit=6) == [["x"] * 3] * 2

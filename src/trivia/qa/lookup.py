@@ -21,10 +21,11 @@ then the leftmost.
 from __future__ import annotations
 
 import re
+import threading
 import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache, lru_cache
 
 from trivia.qa.prompts import NOT_ANSWERABLE, parse_messages
 from trivia.tables import detect_format, html_to_table, otsl_to_table
@@ -87,19 +88,32 @@ class _Index:
     where: Mapping[str, tuple[tuple[int, int], ...]]
 
 
-@lru_cache(maxsize=512)
+_INDEX_LOCK = threading.Lock()
+
+
 def _index(table: str) -> _Index | None:
-    """The parsed table, cached: the ~30 questions of one table share one parse."""
+    """The parsed table, built once: concurrent questions about one table wait for one build."""
+    with _INDEX_LOCK:
+        return _build_index(table)
+
+
+@lru_cache(maxsize=32)
+def _build_index(table: str) -> _Index | None:
+    """The parsed table, cached: the ~30 questions of one table share one parse.
+
+    Raises `GridTooLarge` when the table's spans expand past `MAX_GRID_SLOTS`.
+    """
     if detect_format(table) == "html":
         parsed = html_to_table(table)
         if parsed is None:
             return None
     else:
         parsed = otsl_to_table(table)
-    grid = tuple(
-        tuple(_SPACES.sub(" ", text).strip() for text in row) for row in parsed.text_grid()
-    )
-    tokens = tuple(tuple(_tokens(text) for text in row) for row in grid)
+    # A spanning cell's slots share one cleaned text and one token set.
+    clean = cache(lambda text: _SPACES.sub(" ", text).strip())
+    tokens_of = cache(_tokens)
+    grid = tuple(tuple(clean(text) for text in row) for row in parsed.text_grid())
+    tokens = tuple(tuple(tokens_of(text) for text in row) for row in grid)
     where: dict[str, list[tuple[int, int]]] = {}
     for r, row in enumerate(tokens):
         for c, cell in enumerate(row):
@@ -163,6 +177,7 @@ def answer_question(table: str, question: str) -> str:
     """The text of the cell that `question` points at in `table`, or "Not answerable".
 
     `table` is HTML or OTSL. Pure and deterministic; see the module doc for what it can answer.
+    Raises `GridTooLarge` for a table whose spans expand past `MAX_GRID_SLOTS`.
     """
     index = _index(table)
     if index is None or not index.grid:

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from trivia.qa.lookup import DESCRIPTION, answer_messages
 from trivia.qa.metrics import LOOKUP_ANSWERS
 from trivia.qa.prompts import NOT_ANSWERABLE
+from trivia.tables import GridTooLarge
 
 __all__ = ["LOOKUP_MODEL", "create_app"]
 
@@ -117,14 +118,22 @@ def create_app(model: str = LOOKUP_MODEL) -> FastAPI:
         card = ModelCard(id=model, created=created, owned_by="trivia", description=DESCRIPTION)
         return ModelList(data=[card])
 
-    @app.post("/v1/chat/completions")
-    async def chat(request: ChatRequest) -> ChatResponse:
+    # A plain function: FastAPI runs it in its thread pool, so building a large table's grid
+    # never blocks the event loop (and /health with it).
+    @app.post(
+        "/v1/chat/completions",
+        responses={422: {"description": "The table's spans expand past the grid bound."}},
+    )
+    def chat(request: ChatRequest) -> ChatResponse:
         if request.stream:
             raise HTTPException(400, "streaming is not supported; send stream=false")
         messages: list[dict[str, Any]] = [
             {"role": m.role, "content": m.text()} for m in request.messages
         ]
-        content = answer_messages(messages)
+        try:
+            content = answer_messages(messages)
+        except GridTooLarge as exc:
+            raise HTTPException(422, str(exc)) from exc
         outcome = (
             "not_answerable" if content == f"<answer>{NOT_ANSWERABLE}</answer>" else "answered"
         )

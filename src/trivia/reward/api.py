@@ -85,7 +85,8 @@ class AnswerDetail(_Strict):
 class RewardResult(_Strict):
     """The scores of one item.
 
-    `valid: false` means the completion is truncated or unparseable: the policy's fault, scored
+    `valid: false` means the completion is truncated, unparseable or (with an `error` saying so)
+    a table whose spans expand past the grid bound: the policy's fault, scored
     0.0. `qa_f1: null` means no signal: no questions, or an infrastructure failure that `error`
     names. A failure is never reported as a score of 0.
     """

@@ -36,6 +36,7 @@ def assemble(
         }
         out.append(result)
         if not item_plan.valid:
+            result["error"] = item_plan.error
             if plan.want_qa:
                 result["qa_f1"] = 0.0
             if plan.want_teds and item.solution is not None:

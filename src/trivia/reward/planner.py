@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from trivia.reward.api import RewardRequest
 from trivia.tables import (
+    GridTooLarge,
     detect_format,
     html_to_table,
     is_complete,
@@ -71,6 +72,8 @@ class ItemPlan:
     """Where one request item's scores come from."""
 
     valid: bool
+    # Why an invalid completion could not be read as a table, when that needs saying.
+    error: str | None = None
     job: int | None = None
     golds: tuple[int, ...] = ()
     solution: int | None = None
@@ -102,19 +105,35 @@ def normalise_question(question: str) -> str:
 
 
 def normalise_completion(completion: str) -> str | None:
-    """The completion as an HTML table, or None when it is truncated, unparseable or empty."""
+    """The completion as an HTML table, or None when it is truncated, unparseable or empty.
+
+    Raises `GridTooLarge` when its spans expand past `MAX_GRID_SLOTS`: answering from it would
+    build that grid.
+    """
     try:
         if not is_complete(completion):
             return None
         if detect_format(completion) == "otsl":
             # OTSL is read straight into a table (no second parse of the generated HTML).
             table = otsl_to_table(completion)
+            table.check_grid()
             return table_to_html(table) if table.cells else None
         html = to_html(completion)
         parsed = html_to_table(html)
+        if parsed is not None:
+            parsed.check_grid()
+    except GridTooLarge:
+        raise
     except (ValueError, RecursionError):  # malformed output; a TypeError is a bug and propagates
         return None
     return html if parsed is not None and parsed.cells else None
+
+
+def _normalised_or_error(completion: str) -> str | GridTooLarge | None:
+    try:
+        return normalise_completion(completion)
+    except GridTooLarge as exc:
+        return exc
 
 
 def table_hash(html: str) -> str:
@@ -129,12 +148,15 @@ def plan(request: RewardRequest) -> Plan:
     jobs: list[TableJob] = []
     job_of_table: dict[str, int] = {}
     items: list[ItemPlan] = []
-    normalised: dict[str, str | None] = {}  # a GRPO group repeats completions verbatim
+    normalised: dict[str, str | GridTooLarge | None] = {}  # a GRPO group repeats completions
     for item in request.items:
         if item.completion in normalised:
             html = normalised[item.completion]
         else:
-            html = normalised[item.completion] = normalise_completion(item.completion)
+            html = normalised[item.completion] = _normalised_or_error(item.completion)
+        if isinstance(html, GridTooLarge):
+            items.append(ItemPlan(valid=False, error=str(html)))
+            continue
         if html is None:
             items.append(ItemPlan(valid=False))
             continue

@@ -143,8 +143,10 @@ def table_to_otsl(table: Table) -> str:
     Each row runs to its last covered slot; a slot no cell covers before that is an ``<ecel>``.
     Cell text loses any OTSL tags it contains, since OTSL cannot escape them. Tables from this
     package never overlap; for a hand-built one whose cells do, the first cell in row-major order
-    keeps a shared slot and a cell whose top-left slot is taken is left out.
+    keeps a shared slot and a cell whose top-left slot is taken is left out. Raises
+    `GridTooLarge` when the grid has more than `MAX_GRID_SLOTS` slots.
     """
+    table.check_grid()
     slots: list[dict[int, str]] = [{} for _ in range(table.n_rows)]
     for cell in table.cells:
         if not (0 <= cell.row < table.n_rows and 0 <= cell.col < table.n_cols):
