@@ -52,6 +52,15 @@ class Settings(BaseSettings):
     # How long the gateway keeps trying to reach Redis to enqueue before answering 503.
     enqueue_retry_s: float = Field(15.0, ge=0)
 
+    # --- inspector (`GET /inspect`) -----------------------------------------------------------
+    # The last this many scored requests are kept in Redis for the inspector; 0 = none.
+    inspect_keep: int = Field(200, ge=0)
+    # A kept request expires this many seconds after it was scored.
+    inspect_ttl_s: int = Field(24 * 3600, gt=0)
+    # Compressed bytes kept per request; a larger one keeps full detail for its first groups
+    # only. Redis holds at most about `inspect_keep` × this for the inspector.
+    inspect_max_record_bytes: int = Field(2 * MIB, gt=1024)
+
     # --- queue -------------------------------------------------------------------------------
     redis_url: str = "redis://127.0.0.1:6379/0"
     queue_name: str = "trivia-rewards"

@@ -19,9 +19,10 @@ from rq.serializers import JSONSerializer
 from trivia.reward import metrics
 from trivia.reward.auth import bearer_token_dependency
 from trivia.reward.gateway_state import GatewayState
+from trivia.reward.inspector.recorder import Recorder
 from trivia.reward.limits import BodySizeLimit
 from trivia.reward.queue_stats import queue_stats
-from trivia.reward.routes import health, rewards
+from trivia.reward.routes import health, inspect, rewards
 from trivia.settings import Settings, get_settings
 
 __all__ = ["create_app"]
@@ -38,7 +39,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redis = AsyncRedis.from_url(settings.redis_url, socket_connect_timeout=2)
         sync = Redis.from_url(settings.redis_url, socket_connect_timeout=2, socket_timeout=10)
         queue = Queue(settings.queue_name, connection=sync, serializer=JSONSerializer)
-        app.state.gateway = GatewayState(settings=settings, redis=redis, queue=queue)
+        recorder = Recorder(sync, settings)
+        app.state.gateway = GatewayState(
+            settings=settings, redis=redis, queue=queue, recorder=recorder
+        )
         gauges = asyncio.create_task(_update_gauges(app.state.gateway))
         try:
             yield
@@ -46,6 +50,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             gauges.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await gauges
+            await recorder.drain()
             await redis.aclose()
             sync.close()
 
@@ -60,6 +65,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     auth = [Depends(bearer_token_dependency(settings.api_token))] if settings.api_token else []
     app.include_router(rewards.router, dependencies=auth)
     app.include_router(health.router)
+    app.include_router(inspect.router)
+    app.add_exception_handler(inspect.SignIn, inspect.sign_in_redirect)
     return app
 
 

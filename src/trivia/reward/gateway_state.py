@@ -8,6 +8,7 @@ from fastapi import Request
 from redis.asyncio import Redis as AsyncRedis
 from rq import Queue
 
+from trivia.reward.inspector.recorder import Recorder
 from trivia.settings import Settings
 
 __all__ = ["GatewayState", "get_state"]
@@ -15,11 +16,13 @@ __all__ = ["GatewayState", "get_state"]
 
 @dataclass
 class GatewayState:
-    """Settings, the async client that awaits results, the queue RQ enqueues on."""
+    """Settings, the async client that awaits results, the queue RQ enqueues on, and the
+    recorder that keeps scored requests for `/inspect`."""
 
     settings: Settings
     redis: AsyncRedis
     queue: Queue
+    recorder: Recorder
 
 
 async def get_state(request: Request) -> GatewayState:

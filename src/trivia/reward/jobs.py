@@ -16,7 +16,9 @@ The result pushed to `notify` is JSON:
      "answers": [[prediction | null, error | null] per question],
      "f1": [f1 | null per gold],
      "teds": [[score | null, normalised score | null, error | null] per solution],
-     "asked": QA calls made, "cached": answers served by the cache}
+     "asked": QA calls made, "cached": answers served by the cache,
+     "replies": [the QA model's raw reply | null per question],
+     "fresh": [whether the reply was asked for now, not read from the cache, per question]}
 """
 
 from __future__ import annotations
@@ -59,6 +61,7 @@ async def score(payload: dict[str, Any], *, client: QAClient, cache: AnswerCache
     questions: list[str] = payload["questions"]
     replies: list[str | None] = [None] * len(questions)
     errors: list[str | None] = [None] * len(questions)
+    fresh_flags = [False] * len(questions)
     asked = cached = 0
     if questions:
         try:
@@ -69,6 +72,8 @@ async def score(payload: dict[str, Any], *, client: QAClient, cache: AnswerCache
             for i, reply in enumerate(cache.get_many(model, table_hash, questions)):
                 replies[i] = reply
             misses = [i for i, reply in enumerate(replies) if reply is None]
+            for i in misses:
+                fresh_flags[i] = True
             cached = len(questions) - len(misses)
             asked = len(misses)
             metrics.ANSWER_CACHE.labels("hit").inc(cached)
@@ -99,6 +104,8 @@ async def score(payload: dict[str, Any], *, client: QAClient, cache: AnswerCache
         "teds": [_teds(table, solution) for solution in payload["solutions"]],
         "asked": asked,
         "cached": cached,
+        "replies": replies,
+        "fresh": fresh_flags,
     }
 
 

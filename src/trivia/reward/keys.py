@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-__all__ = ["answer_cache_key", "maintenance_lock_key", "request_results_key"]
+__all__ = [
+    "answer_cache_key",
+    "inspect_detail_key",
+    "inspect_index_key",
+    "inspect_summary_key",
+    "maintenance_lock_key",
+    "request_results_key",
+]
 
 _PREFIX = "trivia"
 
@@ -20,3 +27,18 @@ def answer_cache_key(model: str, prompt_version: str, table_hash: str) -> str:
 def maintenance_lock_key(queue_name: str) -> str:
     """Held for one sweep for abandoned jobs, so that one worker at a time sweeps."""
     return f"{_PREFIX}:maintenance:{queue_name}"
+
+
+def inspect_index_key() -> str:
+    """The list of kept request ids for the inspector, newest first."""
+    return f"{_PREFIX}:inspect:requests"
+
+
+def inspect_summary_key(request_id: str) -> str:
+    """A kept request's summary (JSON): one line of the inspector's list."""
+    return f"{_PREFIX}:inspect:summary:{request_id}"
+
+
+def inspect_detail_key(request_id: str) -> str:
+    """A kept request's full detail (zlib-compressed JSON)."""
+    return f"{_PREFIX}:inspect:detail:{request_id}"

@@ -13,6 +13,8 @@ from prometheus_client import Counter, Gauge, Histogram
 __all__ = [
     "ANSWER_CACHE",
     "DEDUPE_SAVED_CALLS",
+    "INSPECT_RECORDS",
+    "INSPECT_RECORD_DURATION",
     "ITEMS",
     "JOBS",
     "JOBS_IN_FLIGHT",
@@ -55,6 +57,17 @@ DEDUPE_SAVED_CALLS = Counter(
 QUEUE_DEPTH = Gauge("trivia_queue_depth", "Jobs waiting in the queue.")
 JOBS_IN_FLIGHT = Gauge("trivia_jobs_in_flight", "Jobs being run by a worker.")
 WORKERS_ALIVE = Gauge("trivia_workers_alive", "Workers registered on the queue.")
+INSPECT_RECORDS = Counter(
+    "trivia_inspect_records",
+    "Requests recorded for the inspector: stored, trimmed (detail kept for the first groups "
+    "only), dropped (recording busy), error (Redis).",
+    ["outcome"],
+)
+INSPECT_RECORD_DURATION = Histogram(
+    "trivia_inspect_record_seconds",
+    "Time to build, compress and store one request's inspector record (off the response path).",
+    buckets=_LATENCY_BUCKETS,
+)
 
 # --- workers ---------------------------------------------------------------------------------
 JOBS = Counter("trivia_jobs", "Table jobs run by this worker, by outcome.", ["outcome"])

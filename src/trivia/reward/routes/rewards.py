@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import time
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, status
+from fastapi import APIRouter, Depends, Header, HTTPException, status
 from fastapi.responses import Response
 from redis.exceptions import RedisError
 from starlette.concurrency import run_in_threadpool
@@ -18,6 +19,7 @@ from trivia.reward.api import ErrorDetail, RewardRequest, RewardResponse
 from trivia.reward.assemble import assemble
 from trivia.reward.enqueue import QueueUnavailable, enqueue_jobs, job_payload
 from trivia.reward.gateway_state import GatewayState, get_state
+from trivia.reward.inspector.record import build_record
 from trivia.reward.keys import request_results_key
 from trivia.reward.planner import Plan, plan
 from trivia.reward.results import await_results
@@ -41,16 +43,24 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     summary="Score recognised tables",
 )
 async def create_rewards(
-    body: RewardRequest, state: Annotated[GatewayState, Depends(get_state)]
+    body: RewardRequest,
+    state: Annotated[GatewayState, Depends(get_state)],
+    # `int`, not `int | None`: an absent header is None, but "null" is no step.
+    x_trivia_step: Annotated[
+        int,  # noqa: RUF013
+        Header(ge=0, description="The training step the batch belongs to (for `/inspect`)."),
+    ] = None,  # type: ignore[assignment]
 ) -> Response:
     """Score each item: validity, QA-F1 from answers given from the recognised table, TEDS.
 
     Invalid (truncated, unparseable) completions score 0.0 without a QA call. Items with no
     questions, and items whose questions failed for reasons outside the table (QA service
     errors, the deadline), get `qa_f1: null`, the latter with an `error`. Results come back in
-    request order. Redis unreachable for longer than the enqueue allowance answers 503.
+    request order. Redis unreachable for longer than the enqueue allowance answers 503. The
+    request is kept for `/inspect` (after the response), with the trainer's step if it sent one.
     """
     started = time.monotonic()
+    started_at = time.time()
     settings = state.settings
     deadline = started + settings.request_deadline_s
     if len(body.items) > settings.max_items:
@@ -65,13 +75,27 @@ async def create_rewards(
         results = await _run_jobs(state, work, deadline) if work.jobs else {}
         assembled_at = time.monotonic()
         missing = f"deadline: not scored within {settings.request_deadline_s:g} s"
-        out = await run_in_threadpool(_respond, body, work, results, missing)
+        items, out = await run_in_threadpool(_respond, body, work, results, missing)
         metrics.STAGE_DURATION.labels("assemble").observe(time.monotonic() - assembled_at)
     except HTTPException as exc:
         metrics.REQUESTS.labels(str(exc.status_code)).inc()
         raise
     metrics.REQUESTS.labels("200").inc()
-    metrics.REQUEST_DURATION.observe(time.monotonic() - started)
+    duration_s = time.monotonic() - started
+    metrics.REQUEST_DURATION.observe(duration_s)
+    state.recorder.submit(
+        functools.partial(
+            build_record,
+            request_id=uuid.uuid4().hex[:16],
+            time=started_at,
+            duration_s=duration_s,
+            step=x_trivia_step,
+            request=body,
+            plan=work,
+            results=results,
+            items=items,
+        )
+    )
     return Response(out, media_type="application/json")
 
 
@@ -112,7 +136,7 @@ async def _run_jobs(state: GatewayState, work: Plan, deadline: float) -> dict[in
 
 def _respond(
     body: RewardRequest, work: Plan, results: dict[int, dict[str, Any]], missing: str
-) -> bytes:
+) -> tuple[list[dict[str, Any]], bytes]:
     items = assemble(body, work, results, missing)
     for item in items:
         if not item["valid"]:
@@ -124,4 +148,4 @@ def _respond(
         else:
             metrics.ITEMS.labels("valid").inc()
             metrics.REWARD.observe(item["qa_f1"])
-    return json.dumps({"results": items}, separators=(",", ":")).encode()
+    return items, json.dumps({"results": items}, separators=(",", ":")).encode()
