@@ -96,6 +96,7 @@ def build_record(
                 "table": item_plan.job,
                 "qa_f1": result["qa_f1"],
                 "teds": result["teds"],
+                "teds_norm": result.get("teds_norm"),
                 "error": result["error"],
                 "answers": answers,
             }
