@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 from PIL import Image, ImageDraw
+from tests.support.vlm_stub import StubRequest
 
 from trivia.dataset import pubtabnet_html
 from trivia.engine.images import image_key
 from trivia.engine.prompts import recognition_format
-from trivia.testing.vlm_stub import StubRequest
 
 PUBTABNET = Path(__file__).resolve().parents[2] / "examples" / "pubtabnet"
 
@@ -59,14 +59,15 @@ def _sample_image(name: str) -> Image.Image:
 def sample_dataset(tmp_path_factory, official):
     """The 20 official samples as a dataset file (generated images, one per sample, with its
     ground truth as `solution`), and a stub responder that answers a recognition prompt about a
-    sample's image with the official sample prediction."""
+    sample's image with the official sample prediction, and the images (for the stub)."""
     gt, pred, _ = official
     root = tmp_path_factory.mktemp("samples")
     (root / "images").mkdir()
-    rows, by_key = [], {}
+    rows, by_key, paths = [], {}, []
     for name, entry in gt.items():
         path = root / "images" / name
         _sample_image(name).save(path)
+        paths.append(path)
         by_key[image_key(path)] = pred[name]
         rows.append(
             {
@@ -78,7 +79,7 @@ def sample_dataset(tmp_path_factory, official):
         )
     dataset = root / "val.jsonl"
     dataset.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    return dataset, _responder(by_key)
+    return dataset, _responder(by_key), paths
 
 
 def _responder(by_key: dict[str, str]) -> Callable[[StubRequest], str]:

@@ -14,11 +14,11 @@ import sys
 import time
 from pathlib import Path
 
+from tests.support.vlm_stub import vlm_stub
 from typer.testing import CliRunner
 
 from trivia.cli import app
 from trivia.engine.images import image_key
-from trivia.testing.vlm_stub import vlm_stub
 
 TRIVIA = str(Path(sys.executable).with_name("trivia"))
 PIXELS = ["--max-pixels", str(64 * 28 * 28), "--min-pixels", "784"]
@@ -32,7 +32,7 @@ def test_sample_resumes_after_a_kill_without_duplicates_or_loss(
     tmp_path, pubtabnet_dir, image_paths, truth_by_key
 ):
     out = tmp_path / "samples.jsonl"
-    with vlm_stub(tables=truth_by_key, latency=0.08) as stub:
+    with vlm_stub(tables=truth_by_key, images=image_paths, latency=0.08) as stub:
         command = [
             TRIVIA, "data", "sample", "--vlm-url", stub.url,
             "--images", str(pubtabnet_dir / "images"), "--out", str(out),
@@ -114,9 +114,9 @@ def test_eval_with_the_model_reproduces_the_official_sample_teds(
     tmp_path, sample_dataset, official
 ):
     _, _, expected = official
-    dataset, responder = sample_dataset
+    dataset, responder, paths = sample_dataset
     report = tmp_path / "report"
-    with vlm_stub(responder, latency=0.01) as stub:
+    with vlm_stub(responder, images=paths, latency=0.01) as stub:
         args = ["eval", "--vlm-url", stub.url, "--dataset", str(dataset), "--out", str(report)]
         result = CliRunner().invoke(app, [*args, "--format", "html", *PIXELS])
         assert result.exit_code == 0, result.output
@@ -157,3 +157,27 @@ def test_eval_needs_exactly_one_source_of_predictions(tmp_path, pubtabnet_dir):
     dataset = ["--dataset", str(pubtabnet_dir / "sample_gt.json"), "--out", str(tmp_path)]
     neither = CliRunner().invoke(app, ["eval", *dataset])
     assert neither.exit_code == 2 and "--vlm-url or --predictions" in neither.output
+
+
+def test_sample_writes_a_sanity_report_and_exits_3_for_unreadable_images(
+    tmp_path, image_paths, truth_by_key
+):
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for path in image_paths[:3]:
+        (folder / path.name).write_bytes(path.read_bytes())
+    (folder / "corrupt.png").write_bytes(b"\x89PNG broken")
+    out = tmp_path / "samples.jsonl"
+    with vlm_stub(tables=truth_by_key, images=image_paths) as stub:
+        args = [
+            "data", "sample", "--vlm-url", stub.url, "--images", str(folder),
+            "--out", str(out), "--k", "3", "--temperature", "0", *PIXELS,
+        ]  # fmt: skip
+        result = CliRunner().invoke(app, args)
+    assert result.exit_code == 3, result.output
+    assert "WARNING" in result.output and "decoding greedily" in result.output
+    report = json.loads((tmp_path / "samples.sanity.json").read_text())
+    assert report["images"] == 3 and report["identical"] == 3
+    assert report["sampling"][0]["temperature"] == 0.0 and report["sampling"][0]["top_k"] == -1
+    failed = [json.loads(line) for line in (tmp_path / "samples.failed.jsonl").open()]
+    assert [Path(f["name"]).name for f in failed] == ["corrupt.png"]

@@ -62,3 +62,25 @@ def test_a_table_too_large_for_teds_is_invalid_with_the_reason():
 def test_needs_two_outputs():
     with pytest.raises(ValueError):
         consistency([A])
+
+
+def test_an_output_cut_at_max_tokens_is_truncated_even_on_a_row_end():
+    from trivia.engine.consistency import check_output
+
+    whole_rows = "<fcel>a<fcel>b<nl>\n"
+    assert check_output(whole_rows, "stop").valid
+    cut = check_output(whole_rows, "length")
+    assert not cut.valid and cut.reason == "truncated"
+
+
+def test_the_invalid_rule_zero_or_exclude():
+    from trivia.engine.consistency import consistency, pair_mean
+
+    table = "<fcel>a<fcel>b<nl>\n<fcel>1<fcel>2<nl>\n"
+    texts = [table, table, table, "<fcel>a<fcel>"]
+    zero = consistency(texts, ["stop", "stop", "stop", "length"])
+    exclude = consistency(texts, ["stop", "stop", "stop", "length"], invalid="exclude")
+    assert zero.score == 0.5  # 3 agreeing pairs of 6
+    assert exclude.score == 1.0  # only the valid pairs count
+    assert pair_mean(zero.teds, [True] * 3 + [False], "exclude") == 1.0
+    assert consistency(["", ""], invalid="exclude").score == 0.0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from tests.support.vlm_stub import vlm_stub
 
 from trivia.engine.evaluation import (
     Prediction,
@@ -17,7 +18,6 @@ from trivia.engine.evaluation import (
 from trivia.engine.labelled import load_labelled
 from trivia.engine.store import ResultStore
 from trivia.engine.vlm import VLMClient
-from trivia.testing.vlm_stub import vlm_stub
 
 LIMITS = {"min_pixels": 784, "max_pixels": 64 * 28 * 28}
 
@@ -35,9 +35,9 @@ def test_scoring_the_sample_predictions_gives_the_official_teds(pubtabnet_dir, o
 
 def test_the_model_path_reproduces_the_official_teds(tmp_path, sample_dataset, official):
     _, _, expected = official
-    dataset, responder = sample_dataset
+    dataset, responder, paths = sample_dataset
     tables = load_labelled(dataset)
-    with vlm_stub(responder) as stub:
+    with vlm_stub(responder, images=paths) as stub:
 
         async def go(store):
             async with VLMClient(stub.url, **LIMITS) as client:

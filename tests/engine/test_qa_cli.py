@@ -10,14 +10,14 @@ import sys
 import time
 from pathlib import Path
 
-from qa_support import QAResponder, load_examples, sample_record
+from tests.support.qa_responder import QAResponder, load_examples, sample_record
+from tests.support.vlm_stub import vlm_stub
 from typer.testing import CliRunner
 
 from trivia.cli import app
 from trivia.cli.engine_qa import companion_paths
 from trivia.dataset import validate_jsonl
 from trivia.engine.qa_candidate import DROP_REASONS
-from trivia.testing.vlm_stub import vlm_stub
 
 TRIVIA = Path(sys.executable).with_name("trivia")
 NAMES = {
@@ -30,6 +30,7 @@ NAMES = {
 }
 EXAMPLES = load_examples(NAMES)
 TABLES = {example["key"]: example["html"] for example in EXAMPLES.values()}
+PATHS = [example["path"] for example in EXAMPLES.values()]
 runner = CliRunner()
 
 
@@ -59,7 +60,7 @@ def _rows(path: Path) -> dict[str, list[dict[str, str]]]:
 
 def test_the_command_writes_valid_rows_a_report_and_a_summary(tmp_path: Path) -> None:
     selected, out = _selected(tmp_path), tmp_path / "dataset.jsonl"
-    with vlm_stub(QAResponder(TABLES)) as stub:
+    with vlm_stub(QAResponder(TABLES), images=PATHS) as stub:
         result = runner.invoke(app, _args(stub.url, selected, out))
         assert result.exit_code == 0, result.output
         again = runner.invoke(app, _args(stub.url, selected, out))
@@ -94,11 +95,11 @@ def test_a_killed_run_resumes_without_losing_or_repeating_work(tmp_path: Path) -
     selected = _selected(tmp_path)
     reference_out, out = tmp_path / "reference" / "dataset.jsonl", tmp_path / "dataset.jsonl"
     reference = QAResponder(TABLES)
-    with vlm_stub(reference) as stub:
+    with vlm_stub(reference, images=PATHS) as stub:
         assert runner.invoke(app, _args(stub.url, selected, reference_out)).exit_code == 0
     responder = QAResponder(TABLES)
     progress, _ = companion_paths(out)
-    with vlm_stub(responder, latency=0.01) as stub:
+    with vlm_stub(responder, images=PATHS, latency=0.01) as stub:
         args = _args(stub.url, selected, out, "--workers", "1", "--concurrency", "4")
         process = subprocess.Popen(
             [str(TRIVIA), *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL

@@ -8,8 +8,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from qa_support import BAD_ITEM_REASONS, QAResponder, load_examples, sample_record, table_pairs
-from tests.support.openai_stub import StubBadRequest
+from tests.support.qa_responder import (
+    BAD_ITEM_REASONS,
+    QAResponder,
+    load_examples,
+    sample_record,
+    table_pairs,
+)
+from tests.support.vlm_stub import StubBadRequest, StubRequest, VLMStub, vlm_stub
 
 from trivia.dataset import validate_jsonl
 from trivia.engine.qa_candidate import DROP_REASONS, Location
@@ -21,7 +27,6 @@ from trivia.engine.qa_prompts import question_in
 from trivia.engine.store import ResultStore
 from trivia.engine.vlm import VLMClient
 from trivia.qa.lookup import answer_question
-from trivia.testing.vlm_stub import StubRequest, VLMStub, vlm_stub
 
 NAMES = {
     "PMC4840965_004_00.png",  # 28 × 4, many "1.000": answers need the question to be located
@@ -32,6 +37,7 @@ NAMES = {
 BROKEN = "PMC4776821_005_00.png"  # its first generation reply is not JSON
 EXAMPLES = load_examples(NAMES)
 TABLES = {example["key"]: example["html"] for example in EXAMPLES.values()}
+PATHS = [example["path"] for example in EXAMPLES.values()]
 SETTINGS = QASettings(per_image=8, rounds=3, candidates_per_round=6, pool_factor=1.5)
 
 
@@ -61,7 +67,7 @@ def finished(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """One run over the four images; what it wrote and what the stub saw."""
     folder = tmp_path_factory.mktemp("qa")
     responder = QAResponder(TABLES, broken={EXAMPLES[BROKEN]["key"]})
-    with vlm_stub(responder) as stub, ResultStore(folder / "progress.jsonl") as store:
+    with vlm_stub(responder, images=PATHS) as stub, ResultStore(folder / "progress.jsonl") as store:
         summary, keys = _run(stub, store, _records())
         results = {Path(r["image"]).name: r for r in store.records()}
         rows, used = write_dataset(store, keys, folder / "dataset.jsonl")
@@ -156,7 +162,10 @@ def test_the_dataset_is_valid_training_data(finished: dict[str, Any]) -> None:
 def test_a_rerun_skips_finished_images_and_new_settings_redo_them(tmp_path: Path) -> None:
     records = _records()[:2]
     responder = QAResponder(TABLES)
-    with vlm_stub(responder) as stub, ResultStore(tmp_path / "progress.jsonl") as store:
+    with (
+        vlm_stub(responder, images=PATHS) as stub,
+        ResultStore(tmp_path / "progress.jsonl") as store,
+    ):
         first, keys = _run(stub, store, records)
         calls = stub.stats()["calls"]
         again, same_keys = _run(stub, store, records)
@@ -171,7 +180,10 @@ def test_a_rerun_skips_finished_images_and_new_settings_redo_them(tmp_path: Path
 
 def test_failed_calls_leave_the_image_for_the_next_run(tmp_path: Path) -> None:
     records = _records()[:1]
-    with vlm_stub(QAResponder(TABLES)) as stub, ResultStore(tmp_path / "p.jsonl") as store:
+    with (
+        vlm_stub(QAResponder(TABLES), images=PATHS) as stub,
+        ResultStore(tmp_path / "p.jsonl") as store,
+    ):
         stub.configure(failure="500")
         failed, _ = _run(stub, store, records, max_retries=0)
         assert failed.done == 0 and len(failed.failed) == 1
@@ -192,7 +204,7 @@ def test_a_failed_verification_fails_its_image_as_a_whole(tmp_path: Path) -> Non
             raise StubBadRequest("no verification today")
         return answer(request)
 
-    with vlm_stub(responder) as stub, ResultStore(tmp_path / "p.jsonl") as store:
+    with vlm_stub(responder, images=PATHS) as stub, ResultStore(tmp_path / "p.jsonl") as store:
         summary, keys = _run(stub, store, records)
         assert summary.done == 1 and [f.image for f in summary.failed] == [records[0]["image"]]
         assert "no verification today" in (summary.failed[0].error or "")
@@ -202,7 +214,10 @@ def test_a_failed_verification_fails_its_image_as_a_whole(tmp_path: Path) -> Non
 
 def test_calls_run_concurrently_up_to_the_endpoint_limit(tmp_path: Path) -> None:
     records = _records()[:2]
-    with vlm_stub(QAResponder(TABLES), latency=0.02) as stub, ResultStore(tmp_path / "p") as s:
+    with (
+        vlm_stub(QAResponder(TABLES), images=PATHS, latency=0.02) as stub,
+        ResultStore(tmp_path / "p") as s,
+    ):
         _run(stub, s, records, max_concurrency_per_endpoint=3)
         # Two clients (generator, verifier) on one endpoint, three calls each at most.
         assert 3 < stub.stats()["max_in_flight"] <= 6

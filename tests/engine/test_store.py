@@ -77,3 +77,15 @@ def test_work_keys_depend_on_every_part_and_its_boundaries():
         work_key("im", "gmodel", 4, 1.0),
     }
     assert base not in others and len(others) == 4
+
+
+def test_records_are_read_back_by_key_from_an_index_after_reopening(tmp_path):
+    path = tmp_path / "s.jsonl"
+    with ResultStore(path) as store:
+        for i in range(50):
+            store.write({"key": f"k{i}", "value": i, "pad": "x" * i})
+        assert store.get("k7") == {"key": "k7", "value": 7, "pad": "x" * 7}
+    with ResultStore(path) as store:
+        assert store.get("k49")["value"] == 49 and store.get("missing") is None
+        store.write({"key": "new", "value": -1})
+        assert store.get("new")["value"] == -1 and store.get("k0")["value"] == 0

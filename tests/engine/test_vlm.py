@@ -7,20 +7,21 @@ import io
 
 import pytest
 from PIL import Image
+from tests.support.vlm_stub import vlm_stub
 
 from trivia.engine.images import image_key, smart_resize
 from trivia.engine.prompts import recognition_prompt
+from trivia.engine.sampling_params import GREEDY
 from trivia.engine.vlm import VLMClient
 from trivia.llm import LLMError
 from trivia.tables import html_to_otsl, html_to_table, table_to_otsl
-from trivia.testing.vlm_stub import vlm_stub
 
 LIMITS = {"min_pixels": 64 * 28 * 28, "max_pixels": 160 * 28 * 28}
 
 
 def test_images_arrive_decoded_resized_and_keyed_by_their_source(image_paths, truth_by_key):
     chosen = image_paths[:4]
-    with vlm_stub(tables=truth_by_key) as stub:
+    with vlm_stub(tables=truth_by_key, images=image_paths) as stub:
 
         async def go():
             async with VLMClient(stub.url, **LIMITS) as client:
@@ -46,12 +47,14 @@ def test_images_arrive_decoded_resized_and_keyed_by_their_source(image_paths, tr
 
 def test_html_prompt_gets_html_and_a_text_only_call_carries_no_image(image_paths, truth_by_key):
     path = image_paths[0]
-    with vlm_stub(tables=truth_by_key) as stub:
+    with vlm_stub(tables=truth_by_key, images=image_paths) as stub:
 
         async def go():
             async with VLMClient(stub.url, **LIMITS) as client:
                 html = await client.complete(recognition_prompt("html"), path)
-                blind = await client.complete("What is the total?", None, max_tokens=16)
+                blind = await client.complete(
+                    "What is the total?", None, sampling=GREEDY.with_max_tokens(16)
+                )
                 return html, blind
 
         html, blind = asyncio.run(go())

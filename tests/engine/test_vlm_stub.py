@@ -6,18 +6,19 @@ import asyncio
 import base64
 
 import httpx
+from tests.support.vlm_stub import StubRequest, vlm_stub
 
 from trivia.engine.images import image_key
 from trivia.engine.prompts import recognition_prompt
+from trivia.engine.sampling_params import SamplingParams
 from trivia.engine.vlm import VLMClient
 from trivia.tables import html_to_table, is_complete, table_to_otsl
-from trivia.testing.vlm_stub import StubRequest, vlm_stub
 
 PROMPT = recognition_prompt("otsl")
 
 
 def _chat(url: str, parts: list[dict]) -> httpx.Response:
-    body = {"model": "m", "messages": [{"role": "user", "content": parts}], "max_tokens": 8}
+    body = {"model": "m", "messages": [{"role": "user", "content": parts}], "max_tokens": 64}
     return httpx.post(f"{url}/v1/chat/completions", json=body, timeout=10)
 
 
@@ -59,7 +60,11 @@ def _samples(url: str, path, k: int, temperature: float) -> list[str]:
         async with VLMClient(url, max_pixels=100 * 28 * 28, min_pixels=784) as client:
             encoded = client.encode(path)
             return [
-                (await client.complete(PROMPT, image_url=encoded, temperature=temperature)).text
+                (
+                    await client.complete(
+                        PROMPT, image_url=encoded, sampling=SamplingParams(temperature=temperature)
+                    )
+                ).text
                 for _ in range(k)
             ]
 
@@ -69,7 +74,10 @@ def _samples(url: str, path, k: int, temperature: float) -> list[str]:
 def test_noise_is_deterministic_per_image_and_call_and_absent_at_temperature_zero(
     image_paths, truth_by_key
 ):
-    with vlm_stub(tables=truth_by_key) as first, vlm_stub(tables=truth_by_key) as second:
+    with (
+        vlm_stub(tables=truth_by_key, images=image_paths) as first,
+        vlm_stub(tables=truth_by_key, images=image_paths) as second,
+    ):
         runs = [
             [_samples(stub.url, path, 6, 1.0) for path in image_paths] for stub in (first, second)
         ]
@@ -96,3 +104,65 @@ def test_a_failing_responder_answers_500_with_its_error():
     with vlm_stub(broken) as stub:
         response = _chat(stub.url, [{"type": "text", "text": "hi"}])
     assert response.status_code == 500 and "KeyError" in response.text
+
+
+def _recognise(url: str, path, **fields) -> httpx.Response:
+    async def encode():
+        async with VLMClient(url, model="m", max_pixels=100 * 28 * 28, min_pixels=784) as c:
+            return c.encode(path)
+
+    image = {"type": "image_url", "image_url": {"url": asyncio.run(encode())}}
+    body = {"model": "m", "messages": [{"role": "user", "content": [image, PROMPT]}], **fields}
+    body["messages"][0]["content"][1] = {"type": "text", "text": PROMPT}
+    return httpx.post(f"{url}/v1/chat/completions", json=body, timeout=10)
+
+
+def test_unset_sampling_fields_come_from_the_greedy_model_defaults(image_paths, truth_by_key):
+    with vlm_stub(tables=truth_by_key, images=image_paths) as stub:
+        only_temperature = [
+            _recognise(stub.url, path, temperature=1.0, max_tokens=4096).json()
+            for path in image_paths
+            for _ in range(3)
+        ]
+        requests = stub.requests()
+    assert all(not r.samples and r.top_k == 1 and r.top_p == 0.001 for r in requests)
+    assert all(r.repetition_penalty == 1.05 for r in requests)
+    texts = [reply["choices"][0]["message"]["content"] for reply in only_temperature]
+    assert all(len(set(texts[i : i + 3])) == 1 for i in range(0, len(texts), 3))
+
+
+def test_answers_stop_at_max_tokens_with_finish_reason_length(image_paths, truth_by_key):
+    with vlm_stub(tables=truth_by_key, images=image_paths) as stub:
+        cut = _recognise(stub.url, image_paths[0], temperature=0.0, max_tokens=10).json()
+        whole = _recognise(stub.url, image_paths[0], temperature=0.0, max_tokens=4096).json()
+    assert cut["choices"][0]["finish_reason"] == "length"
+    assert cut["usage"]["completion_tokens"] == 10
+    assert whole["choices"][0]["finish_reason"] == "stop"
+    assert whole["choices"][0]["message"]["content"].startswith(
+        cut["choices"][0]["message"]["content"]
+    )
+
+
+def test_out_of_range_sampling_fields_get_400(image_paths):
+    with vlm_stub(images=image_paths) as stub:
+        for bad in ({"top_p": 0.0}, {"temperature": -0.5}, {"top_k": -3}, {"min_p": 2.0}):
+            assert _recognise(stub.url, image_paths[0], **bad).status_code == 400, bad
+
+
+def test_an_overloaded_server_answers_503():
+    import threading
+
+    with vlm_stub(latency=0.3, slots=1, max_waiting=0) as stub:
+        statuses: list[int] = []
+        started = threading.Barrier(3)
+
+        def call() -> None:
+            started.wait()
+            statuses.append(_chat(stub.url, [{"type": "text", "text": "hi"}]).status_code)
+
+        threads = [threading.Thread(target=call) for _ in range(3)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert sorted(statuses) == [200, 503, 503]

@@ -5,41 +5,60 @@ from __future__ import annotations
 import asyncio
 import json
 import math
-from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 from rich.markup import escape
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
+from rich.progress import Progress
 from rich.table import Table as RichTable
 
 from trivia.cli import app, data_app
-from trivia.engine.images import DEFAULT_MAX_PIXELS, DEFAULT_MIN_PIXELS
+from trivia.cli._common import (
+    DEFAULT_MAX_PIXELS,
+    DEFAULT_MIN_PIXELS,
+    PAPER_SAMPLING,
+    AbortAfter,
+    ApiKey,
+    Concurrency,
+    Format,
+    Invalid,
+    MaxPixels,
+    MaxTokens,
+    MinP,
+    MinPixels,
+    Model,
+    ModelRevision,
+    ProbeFor,
+    RepetitionPenalty,
+    Seed,
+    TableFmt,
+    Temperature,
+    Timeout,
+    TopK,
+    TopP,
+    VLMOptions,
+    VlmUrl,
+    err,
+    fail,
+    failed_path,
+    on_outcome,
+    open_store,
+    out,
+    print_run,
+    progress,
+    sampling_params,
+)
 
 if TYPE_CHECKING:
     from trivia.engine.evaluation import EvalSummary, Prediction
     from trivia.engine.labelled import LabelledTable
-    from trivia.engine.sampling import SampleSummary
+    from trivia.engine.runner import RunSummary
     from trivia.engine.selection import Selection
-    from trivia.engine.vlm import VLMClient
 
-_err = Console(stderr=True, soft_wrap=True)
-_out = Console(soft_wrap=True)
-
-
-class Format(StrEnum):
-    otsl = "otsl"
-    html = "html"
+_err = err
+_out = out
 
 
 class Strategy(StrEnum):
@@ -52,66 +71,8 @@ class Normalization(StrEnum):
     none = "none"
 
 
-VlmUrl = Annotated[
-    list[str],
-    typer.Option(
-        "--vlm-url", help="OpenAI-compatible base URL of the VLM; repeat or comma-separate."
-    ),
-]
-Model = Annotated[str | None, typer.Option(help="Model name (default: from /v1/models).")]
-ApiKey = Annotated[
-    str | None, typer.Option(envvar="TRIVIA_VLM_API_KEY", help="Bearer token.", show_default=False)
-]
-Concurrency = Annotated[int, typer.Option(min=1, help="Requests at once per endpoint.")]
-MaxTokens = Annotated[int, typer.Option(min=1, help="Longest output, in tokens.")]
-TableFmt = Annotated[Format, typer.Option("--format", help="Ask for OTSL or HTML.")]
-MaxPixels = Annotated[
-    int, typer.Option(min=784, help="Pixel limit as in training (ms-swift MAX_PIXELS).")
-]
-MinPixels = Annotated[
-    int, typer.Option(min=784, help="Pixel floor as in training (ms-swift MIN_PIXELS).")
-]
-Timeout = Annotated[float, typer.Option(help="Seconds per request attempt.")]
-
-
-@dataclass(frozen=True, slots=True)
-class VLMOptions:
-    """How to reach the VLM: the options `sample` and `eval` share."""
-
-    urls: list[str]
-    model: str | None
-    api_key: str | None
-    concurrency: int
-    timeout: float
-    max_pixels: int
-    min_pixels: int
-
-    def client(self) -> VLMClient:
-        from trivia.engine.vlm import VLMClient
-
-        try:
-            return VLMClient(
-                self.urls,
-                model=self.model,
-                api_key=self.api_key,
-                max_concurrency_per_endpoint=self.concurrency,
-                request_timeout_s=self.timeout,
-                max_pixels=self.max_pixels,
-                min_pixels=self.min_pixels,
-            )
-        except ValueError as exc:
-            raise typer.BadParameter(str(exc), param_hint="--vlm-url") from None
-
-
 def _progress() -> Progress:
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=_err,
-    )
+    return progress()
 
 
 @data_app.command("sample")
@@ -122,68 +83,101 @@ def sample_command(
     ],
     out: Annotated[Path, typer.Option(help="Output JSONL (resumed when it exists).")],
     k: Annotated[int, typer.Option(min=2, help="Recognitions per image.")] = 4,
-    temperature: Annotated[float, typer.Option(min=0.0, help="Sampling temperature.")] = 1.0,
+    temperature: Temperature = PAPER_SAMPLING.temperature,
+    top_p: TopP = PAPER_SAMPLING.top_p,
+    top_k: TopK = PAPER_SAMPLING.top_k,
+    min_p: MinP = PAPER_SAMPLING.min_p,
+    repetition_penalty: RepetitionPenalty = PAPER_SAMPLING.repetition_penalty,
+    seed: Seed = None,
+    invalid: Annotated[
+        Invalid,
+        typer.Option(help="An invalid output scores TEDS 0 against the others, or is left out."),
+    ] = Invalid.zero,
     fmt: TableFmt = Format.otsl,
     concurrency: Concurrency = 16,
-    max_tokens: MaxTokens = 4096,
+    max_tokens: MaxTokens = PAPER_SAMPLING.max_tokens,
     model: Model = None,
+    model_revision: ModelRevision = None,
     api_key: ApiKey = None,
     max_pixels: MaxPixels = DEFAULT_MAX_PIXELS,
     min_pixels: MinPixels = DEFAULT_MIN_PIXELS,
     timeout: Timeout = 300.0,
+    abort_after: AbortAfter = 20,
+    probe_for: ProbeFor = 300.0,
 ) -> None:
-    """Recognise each image K times and score how consistent the outputs are (mean TEDS)."""
+    """Recognise each image K times and score how consistent the outputs are (mean TEDS).
+
+    Every sampling field is sent (a server would fill unset ones from the model's generation
+    config, greedy for Qwen2.5-VL). Writes OUT, OUT's `.sanity.json` report and, for
+    unreadable images, its `.failed.jsonl`. Exit 0 all done, 3 unreadable images skipped,
+    1 server failures remain."""
     from trivia.engine.images import find_images
-    from trivia.engine.sampling import SampleOutcome, SampleSettings, sample_images
-    from trivia.engine.store import ResultStore, StoreLocked
+    from trivia.engine.sampling import SampleSettings, sample_images
     from trivia.llm.errors import LLMError
 
     paths = find_images(images)
     if not paths:
-        _err.print(f"no images in {images}")
-        raise typer.Exit(1)
-    settings = SampleSettings(k=k, temperature=temperature, fmt=fmt.value, max_tokens=max_tokens)
+        fail(f"no images in {images}")
+    params = sampling_params(temperature, top_p, top_k, min_p, repetition_penalty, seed, max_tokens)
+    settings = SampleSettings(k=k, fmt=fmt.value, sampling=params, invalid=invalid.value)
     client = VLMOptions(
         vlm_url, model, api_key, concurrency, timeout, max_pixels, min_pixels
     ).client()
-    try:
-        store = ResultStore(out)
-    except (StoreLocked, ValueError) as exc:
-        _err.print(f"[red]{escape(str(exc))}[/red]")
-        raise typer.Exit(1) from None
-    if store.dropped_torn_line:
-        _err.print(f"dropped a torn last line of {out} (an interrupted write)")
+    store = open_store(out)
+    unreadable = open_store(failed_path(out))
     slots = concurrency * len(client.stats())
     workers = max(2, 2 * math.ceil(slots / k))
 
-    async def run() -> SampleSummary:
+    async def run() -> RunSummary:
         async with client:
-            with _progress() as progress:
-                task = progress.add_task("sampling", total=len(paths))
-
-                def advance(outcome: SampleOutcome) -> None:
-                    progress.advance(task)
-                    if outcome.status == "failed":
-                        where, why = escape(str(outcome.image)), escape(outcome.error or "")
-                        progress.console.print(f"[red]failed[/red] {where}: {why}")
-
+            with progress() as bar:
+                task = bar.add_task("sampling", total=len(paths))
                 return await sample_images(
-                    client, paths, store, settings, workers=workers, on_outcome=advance
+                    client,
+                    paths,
+                    store,
+                    settings,
+                    unreadable=unreadable,
+                    workers=workers,
+                    on_outcome=on_outcome(bar, task),
+                    model_revision=model_revision,
+                    abort_after=abort_after,
+                    probe_for_s=probe_for,
                 )
 
     try:
         summary = asyncio.run(run())
     except LLMError as exc:
-        _err.print(f"[red]{escape(str(exc))}[/red]")
-        raise typer.Exit(1) from None
+        fail(str(exc))
     finally:
         store.close()
+        unreadable.close()
+    print_run(summary, "sampled", out, len(store))
+    _write_sanity(out)
+    raise typer.Exit(summary.exit_code)
+
+
+def _write_sanity(output: Path) -> None:
+    """Print the sampling sanity report and save it beside `output`."""
+    from trivia.engine.sanity import sanity_report
+    from trivia.engine.store import ResultStore
+
+    with ResultStore(output) as store:
+        report = sanity_report(store.records())
+    path = output.with_name(output.name.removesuffix(".jsonl") + ".sanity.json")
+    path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    invalid = ", ".join(f"{n} {reason}" for reason, n in report["invalid"].items())
+    effect = report["rule_effect"]
     _err.print(
-        f"{summary.done} sampled, {summary.skipped} already in {out}, "
-        f"{len(summary.failed)} failed; {len(store)} records"
+        f"sanity: {report['images']} images, {report['identical']} with all K outputs "
+        f"identical ({report['identical_share']:.0%}); invalid outputs: {invalid}; "
+        f"{effect['would_rise_above_floor'] + effect['would_fall_below_floor']} images would "
+        f"cross the {effect['floor']:g} floor under the other --invalid rule; report: {path}"
     )
-    if summary.failed:
-        raise typer.Exit(1)
+    counts = report["consistency_histogram"]["counts"]
+    _err.print("consistency: " + " ".join(f"{i / 10:.1f}:{n}" for i, n in enumerate(counts)))
+    for warning in report["warnings"]:
+        _err.print(f"[bold red]WARNING[/bold red] {escape(warning)}")
 
 
 def _histogram_table(before: list[float], after: list[float], bins: int) -> RichTable:

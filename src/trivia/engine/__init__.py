@@ -3,9 +3,12 @@
     prompts      the recognition prompts (OTSL, HTML), versioned     (pure; the only prompt text)
     images       finding, keying and sizing images for the VLM       (Pillow)
     vlm          VLMClient: image + prompt in, text out               (on trivia.llm.ChatClient)
-    store        ResultStore, work_key: resumable JSONL output
+    store        ResultStore, work_key: resumable JSONL output, an index of keys
+    runner       the one resumable worker-pool loop every command runs on
+    sampling_params  every sampling field, sent explicitly               (pure)
     consistency  validity and mean pairwise TEDS of K recognitions    (pure)
     sampling     `trivia data sample`: K recognitions per image, scored
+    sanity       the sampling sanity report                           (pure)
     selection    `trivia data select`: the paper's rule or a band     (pure)
     labelled     labelled sets for evaluation (PubTabNet or dataset rows)
     evaluation   `trivia eval`: TEDS / TEDS-S, raw and normalised

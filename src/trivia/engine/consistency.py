@@ -1,8 +1,12 @@
 """Response consistency: how much K recognitions of one image agree (pure).
 
 The paper's signal for an informative image: the model recognises it K times at temperature > 0
-and the consistency is the mean TEDS over the K·(K-1)/2 pairs. An output that is not a usable
-table counts as TEDS 0 against everything, so a model that often breaks off scores low.
+and the consistency is the mean TEDS over the K·(K-1)/2 pairs. What an output that is not a
+usable table counts for is a rule (`InvalidRule`):
+- "zero" (the default): TEDS 0 against everything, so a model that often breaks off scores low;
+  one truncated sample of K=4 caps the score at 0.5, which drops long tables below the 0.4 floor;
+- "exclude": the mean over the pairs of valid outputs only (0 when fewer than two are valid).
+The sampling sanity report shows how many images the rule moves across the floor.
 
 An output is valid when it is complete (`is_complete`: OTSL ends with `<nl>`, HTML with
 `</table>`) and holds at least one cell once converted to HTML; a table beyond TEDS's size
@@ -14,11 +18,23 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import combinations
+from typing import Literal
 
 from trivia.metrics import TableTooLarge, pairwise_teds, teds
 from trivia.tables import html_to_table, is_complete, to_html
 
-__all__ = ["Check", "Consistency", "check_output", "consistency"]
+__all__ = [
+    "INVALID_RULES",
+    "Check",
+    "Consistency",
+    "InvalidRule",
+    "check_output",
+    "consistency",
+    "pair_mean",
+]
+
+InvalidRule = Literal["zero", "exclude"]
+INVALID_RULES: tuple[InvalidRule, ...] = ("zero", "exclude")
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,9 +61,12 @@ class Consistency:
 
 
 def check_output(text: str, finish_reason: str | None = None) -> Check:
-    """Validity of one model output; `finish_reason` "length" names a cut-off as truncation."""
+    """Validity of one model output; `finish_reason` "length" (cut at max_tokens) is always
+    truncation, an incomplete table without it is "incomplete"."""
     if not text.strip():
         return Check(False, "empty", "")
+    if finish_reason == "length":  # cut at max_tokens, even where the cut falls on a row end
+        return Check(False, "truncated", "")
     if not is_complete(text):
         return Check(False, "truncated" if finish_reason == "length" else "incomplete", "")
     html = to_html(text)
@@ -57,10 +76,30 @@ def check_output(text: str, finish_reason: str | None = None) -> Check:
     return Check(True, None, html)
 
 
+def pair_mean(
+    matrix: Sequence[Sequence[float]], valid: Sequence[bool], rule: InvalidRule = "zero"
+) -> float:
+    """The consistency of a K×K TEDS matrix under `rule` (see the module docstring)."""
+    k = len(matrix)
+    if rule == "exclude":
+        pairs = [matrix[i][j] for i, j in combinations(range(k), 2) if valid[i] and valid[j]]
+        return sum(pairs) / len(pairs) if pairs else 0.0
+    if rule != "zero":
+        raise ValueError(f"unknown invalid-output rule {rule!r}; use 'zero' or 'exclude'")
+    pairs = [matrix[i][j] if valid[i] and valid[j] else 0.0 for i, j in combinations(range(k), 2)]
+    return sum(pairs) / len(pairs)
+
+
 def consistency(
-    texts: Sequence[str], finish_reasons: Sequence[str | None] | None = None
+    texts: Sequence[str],
+    finish_reasons: Sequence[str | None] | None = None,
+    *,
+    invalid: InvalidRule = "zero",
 ) -> Consistency:
-    """Validity of each of K ≥ 2 outputs, their pairwise TEDS, the mean, and the consensus."""
+    """Validity of each of K ≥ 2 outputs, their pairwise TEDS, the mean under the `invalid`
+    rule, and the consensus."""
+    if invalid not in INVALID_RULES:
+        raise ValueError(f"unknown invalid-output rule {invalid!r}; use 'zero' or 'exclude'")
     k = len(texts)
     if k < 2:
         raise ValueError(f"consistency needs at least 2 outputs, got {k}")
@@ -84,14 +123,13 @@ def consistency(
         matrix[valid[a]][valid[b]] = matrix[valid[b]][valid[a]] = scores[a][b]
     for i in valid:
         matrix[i][i] = 1.0
-    pairs = [matrix[i][j] for i, j in combinations(range(k), 2)]
     consensus = None
     if valid:
         consensus = max(valid, key=lambda i: (sum(matrix[i]) - matrix[i][i], -i))
     return Consistency(
         checks=tuple(checks),
         teds=tuple(tuple(row) for row in matrix),
-        score=sum(pairs) / len(pairs),
+        score=pair_mean(matrix, [check.valid for check in checks], invalid),
         consensus=consensus,
     )
 

@@ -27,6 +27,7 @@ from trivia.engine.consistency import check_output
 from trivia.engine.images import image_key
 from trivia.engine.labelled import LabelledTable
 from trivia.engine.prompts import PROMPT_VERSION, prompt_id, recognition_prompt
+from trivia.engine.sampling_params import GREEDY
 from trivia.engine.store import ResultStore, work_key
 from trivia.metrics import TableTooLarge, teds
 from trivia.tables import TableFormat, normalize_html, to_html
@@ -258,7 +259,7 @@ async def predict(
         started = time.monotonic()
         try:
             reply = await client.complete(
-                prompt, image_url=url, temperature=0.0, max_tokens=max_tokens
+                prompt, image_url=url, sampling=GREEDY.with_max_tokens(max_tokens)
             )
         except LLMError as exc:
             report(table.name, f"failed: {exc}")

@@ -6,10 +6,8 @@ patches merged 2×2), the aspect ratio is kept as closely as that allows, and th
 within [min_pixels, max_pixels]. Resizing here, before sending, means the server sees the image
 the policy saw in training whatever its own processor limits are.
 
-A resized image is re-encoded (PNG, or JPEG at quality 95 for JPEG sources) and names its source
-in its metadata (the source's SHA-256 in a PNG text chunk or JPEG comment), so a server log or a
-test server can tie a request to the file it came from; `source_key` reads it back. An image
-already at its target size is sent as it is.
+A resized image is re-encoded (PNG, or JPEG at quality 95 for JPEG sources); an image already
+at its target size is sent as it is.
 """
 
 from __future__ import annotations
@@ -35,7 +33,6 @@ __all__ = [
     "image_data_url",
     "image_key",
     "smart_resize",
-    "source_key",
 ]
 
 PATCH_FACTOR = 28
@@ -43,7 +40,6 @@ DEFAULT_MAX_PIXELS = 1280 * 28 * 28
 DEFAULT_MIN_PIXELS = 256 * 28 * 28
 _MAX_ASPECT = 200
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif"})
-_SOURCE_FIELD = "trivia-source-sha256"
 _JPEG_QUALITY = 95
 
 
@@ -116,16 +112,10 @@ def image_data_url(
     except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as exc:
         raise ValueError(f"not a readable image: {exc}") from None
     out = io.BytesIO()
-    source = hashlib.sha256(data).hexdigest()
     if fmt == "JPEG":
-        comment = f"{_SOURCE_FIELD}={source}".encode()
-        resized.save(out, "JPEG", quality=_JPEG_QUALITY, comment=comment)
+        resized.save(out, "JPEG", quality=_JPEG_QUALITY)
     else:
-        from PIL.PngImagePlugin import PngInfo
-
-        info = PngInfo()
-        info.add_text(_SOURCE_FIELD, source)
-        resized.save(out, "PNG", pnginfo=info)
+        resized.save(out, "PNG")
         fmt = "PNG"
     return _data_url(out.getvalue(), fmt)
 
@@ -158,23 +148,6 @@ def decode_data_url(url: str) -> bytes:
         return base64.b64decode(payload, validate=True)
     except ValueError as exc:
         raise ValueError(f"bad base64 in data URL: {exc}") from None
-
-
-def source_key(data: bytes) -> str:
-    """The key of the image `data` was made from: the one it names, else its own SHA-256."""
-    from PIL import Image
-
-    try:
-        with Image.open(io.BytesIO(data)) as opened:
-            named = opened.info.get(_SOURCE_FIELD)
-            comment = opened.info.get("comment")
-    except (OSError, Image.DecompressionBombError):
-        named = comment = None
-    if isinstance(comment, bytes) and comment.startswith(f"{_SOURCE_FIELD}=".encode()):
-        named = comment.split(b"=", 1)[1].decode("ascii", "replace")
-    if isinstance(named, str) and len(named) == 64:
-        return named
-    return hashlib.sha256(data).hexdigest()
 
 
 def find_images(source: Path) -> list[Path]:

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import asyncio
 import math
-import random
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
@@ -40,7 +39,6 @@ from pathlib import Path
 from typing import Any
 
 from trivia.engine.images import image_key
-from trivia.engine.prompts import content_parts
 from trivia.engine.qa_candidate import DROP_REASONS, Candidate, Location
 from trivia.engine.qa_dataset import recognitions, table_format
 from trivia.engine.qa_dedupe import dedupe
@@ -54,6 +52,7 @@ from trivia.engine.qa_prompts import (
     parse_candidates,
     verification_prompt,
 )
+from trivia.engine.sampling_params import GREEDY, SamplingParams
 from trivia.engine.store import ResultStore, work_key
 from trivia.engine.vlm import VLMClient
 from trivia.llm.errors import LLMError
@@ -81,7 +80,12 @@ class QASettings:
     seed: int = 0
     #: Generation stops once this many times `per_image` questions are verified.
     pool_factor: float = 2.0
+    #: The generator samples (every field sent: a server's model defaults are greedy).
     generator_temperature: float = 0.7
+    generator_top_p: float = 1.0
+    generator_top_k: int = -1
+    generator_min_p: float = 0.0
+    generator_repetition_penalty: float = 1.0
     generator_max_tokens: int = 4096
     verifier_max_tokens: int = 64
 
@@ -92,6 +96,24 @@ class QASettings:
             raise ValueError("thresholds must be in [0, 1]")
         if self.pool_factor < 1:
             raise ValueError("pool_factor must be at least 1")
+
+    @property
+    def generator_sampling(self) -> SamplingParams:
+        """The generator's fields; each round's seed is derived from `seed`, image and round."""
+        return SamplingParams(
+            temperature=self.generator_temperature,
+            top_p=self.generator_top_p,
+            top_k=self.generator_top_k,
+            min_p=self.generator_min_p,
+            repetition_penalty=self.generator_repetition_penalty,
+            seed=self.seed,
+            max_tokens=self.generator_max_tokens,
+        )
+
+    @property
+    def verifier_sampling(self) -> SamplingParams:
+        """The verifier decodes greedily, every field named."""
+        return GREEDY.with_max_tokens(self.verifier_max_tokens)
 
     @property
     def pool_size(self) -> int:
@@ -169,11 +191,6 @@ def consensus_grounding(record: Mapping[str, Any]) -> tuple[int | None, Groundin
     if index is None:
         return None, None
     return index, ground(texts[index])
-
-
-def _seed(settings: QASettings, key_of_image: str, round_: int) -> int:
-    """A per-image, per-round generation seed (OpenAI's ``seed``), stable across runs."""
-    return random.Random(f"{settings.seed}:{key_of_image}:{round_}").randrange(2**31)
 
 
 class _ImageRun:
@@ -255,11 +272,11 @@ class _ImageRun:
         prompt = generation_prompt(
             self.settings.candidates_per_round, [c.question for c in self.proposed]
         )
-        reply = await self.generator.chat(
-            [{"role": "user", "content": content_parts(prompt, generator_url)}],
-            temperature=self.settings.generator_temperature,
-            max_tokens=self.settings.generator_max_tokens,
-            seed=_seed(self.settings, key_of_image, round_),
+        reply = await self.generator.complete(
+            prompt,
+            image_url=generator_url,
+            sampling=self.settings.generator_sampling,
+            seed_parts=(key_of_image, round_),
         )
         parsed = parse_candidates(reply.text, round=round_)
         self.candidates += len(parsed.candidates) + sum(
@@ -291,19 +308,16 @@ class _ImageRun:
 
     async def _check(self, candidate: Candidate, verifier_url: str) -> str | None:
         """None when the verifier confirms the answer with the image and misses it without."""
-        max_tokens = self.settings.verifier_max_tokens
+        sampling = self.settings.verifier_sampling
         async with asyncio.TaskGroup() as group:
             blind = group.create_task(
-                self.verifier.complete(
-                    blind_prompt(candidate.question), temperature=0.0, max_tokens=max_tokens
-                )
+                self.verifier.complete(blind_prompt(candidate.question), sampling=sampling)
             )
             seen = group.create_task(
                 self.verifier.complete(
                     verification_prompt(candidate.question),
                     image_url=verifier_url,
-                    temperature=0.0,
-                    max_tokens=max_tokens,
+                    sampling=sampling,
                 )
             )
         if qa_f1(blind.result().text, candidate.answer) >= self.settings.without_threshold:

@@ -5,6 +5,9 @@ re-run does only what is missing and an interrupted run loses nothing it wrote. 
 flushed and fsync'ed as it is written; a process killed mid-write leaves at most a torn last
 line, which the next open drops (the file is truncated to its last whole record). Two processes
 writing one file would interleave records, so a store holds an exclusive lock on its file.
+
+Opening reads the file line by line and keeps only an index (key → byte offset), so a store of
+50,000 large records costs a few megabytes; `get` reads one record back from its offset.
 """
 
 from __future__ import annotations
@@ -59,33 +62,36 @@ class ResultStore:
             raise
         self.dropped_torn_line = self._dropped
 
-    def _recover(self) -> set[str]:
+    def _recover(self) -> dict[str, int]:
+        self._file.seek(0, os.SEEK_END)
+        size = self._file.tell()
         self._file.seek(0)
-        data = self._file.read()
-        keys: set[str] = set()
+        keys: dict[str, int] = {}
         good_end = 0
         self._dropped = False
-        lines = data.split(b"\n")
-        for number, line in enumerate(lines, start=1):
-            last = number == len(lines)
-            if last and not line:
-                break  # the file ends with a newline: nothing after it
+        number = 0
+        while True:
+            line = self._file.readline()
+            if not line:
+                break
+            number += 1
+            terminated = line.endswith(b"\n")
+            last = self._file.tell() >= size
             key = _key_of(line)
             if key is None:
-                if last or (number == len(lines) - 1 and not lines[-1]):
+                if last:
                     # The final record is torn: unterminated, or terminated but unreadable
                     # (a kill between the write and the newline's fsync).
                     self._dropped = True
                     break
                 raise ValueError(f"{self.path}:{number}: not a record with a key")
-            if last:  # readable but not newline-terminated: keep it, finish the line
-                keys.add(key)
+            keys.setdefault(key, good_end)
+            if not terminated:  # readable but not newline-terminated: keep it, finish the line
                 self._file.write(b"\n")
                 self._sync()
                 return keys
-            keys.add(key)
-            good_end += len(line) + 1
-        if good_end < len(data):
+            good_end += len(line)
+        if good_end < size:
             self._file.truncate(good_end)
             self._sync()
         return keys
@@ -93,6 +99,15 @@ class ResultStore:
     def done(self, key: str) -> bool:
         """Whether a record with `key` is already written."""
         return key in self._keys
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        """The record written under `key` (read from the file), or None."""
+        offset = self._keys.get(key)
+        if offset is None:
+            return None
+        with open(self.path, "rb") as reader:
+            reader.seek(offset)
+            return json.loads(reader.readline())
 
     def __len__(self) -> int:
         return len(self._keys)
@@ -105,9 +120,11 @@ class ResultStore:
         if key in self._keys:
             return
         line = json.dumps(record, ensure_ascii=False, separators=(",", ":"))
+        self._file.seek(0, os.SEEK_END)
+        offset = self._file.tell()
         self._file.write(line.encode() + b"\n")
         self._sync()
-        self._keys.add(key)
+        self._keys[key] = offset
 
     def records(self) -> Iterator[dict[str, Any]]:
         """Every record written so far, in file order."""

@@ -19,7 +19,10 @@ from trivia.engine.images import (
     image_key,
 )
 from trivia.engine.prompts import content_parts
+from trivia.engine.sampling_params import GREEDY, SamplingParams
 from trivia.llm.client import ChatClient, ChatReply
+from trivia.llm.endpoints import parse_endpoints
+from trivia.llm.errors import LLMError
 
 __all__ = ["ChatReply", "VLMClient", "image_data_url", "image_key"]
 
@@ -56,6 +59,8 @@ class VLMClient(ChatClient):
         )
         self.max_pixels = max_pixels
         self.min_pixels = min_pixels
+        self._urls = parse_endpoints(endpoints)
+        self._api_key = api_key
 
     def encode(self, image: Path | bytes) -> str:
         """The data URL this client sends for `image` (resized to its pixel limits)."""
@@ -66,20 +71,70 @@ class VLMClient(ChatClient):
         prompt: str,
         image: Path | bytes | None = None,
         *,
-        temperature: float = 0.0,
-        max_tokens: int = 4096,
+        sampling: SamplingParams = GREEDY,
+        seed_parts: tuple[object, ...] = (),
         deadline: float | None = None,
         image_url: str | None = None,
     ) -> ChatReply:
         """The model's reply to `prompt` about `image` (placed at the prompt's `<image>` tag).
 
-        `image=None`: the prompt alone (the blind check of a question). `image_url`: an already
-        encoded image (`encode`), so K samples of one image encode it once. Raises `LLMError`;
-        an unreadable image raises ValueError before any call.
+        Every sampling field is sent (`SamplingParams.request_fields`; the seed, if any, derived
+        from `seed_parts`), so the server's model defaults never apply. `image=None`: the prompt
+        alone (the blind check of a question). `image_url`: an already encoded image (`encode`),
+        so K samples of one image encode it once. Raises `LLMError`; an unreadable image raises
+        ValueError before any call.
         """
         if image_url is None and image is not None:
             image_url = self.encode(image)
         messages = [{"role": "user", "content": content_parts(prompt, image_url)}]
+        fields = sampling.request_fields(*seed_parts)
         return await self.chat(
-            messages, temperature=temperature, max_tokens=max_tokens, deadline=deadline
+            messages,
+            temperature=fields.pop("temperature"),
+            max_tokens=fields.pop("max_tokens"),
+            deadline=deadline,
+            **fields,
         )
+
+    async def probe(self) -> bool:
+        """Whether any endpoint answers `/v1/models` now (the runner's check after an outage)."""
+        import httpx
+
+        headers = {"authorization": f"Bearer {self._api_key}"} if self._api_key else {}
+        async with httpx.AsyncClient(headers=headers, timeout=10.0) as http:
+            for url in self._urls:
+                try:
+                    if (await http.get(f"{url}/v1/models")).status_code == 200:
+                        return True
+                except httpx.HTTPError:
+                    continue
+        return False
+
+    async def model_fingerprint(self, revision: str | None = None) -> dict[str, Any]:
+        """What names the weights behind the served name: `/v1/models`'s card of the model on
+        every endpoint (id, `root`: the checkpoint path vLLM loaded, `parent`, `max_model_len`),
+        plus a `revision` the user gives. Part of every resume key, so a new checkpoint served
+        under the same name does not reuse old results. Raises `LLMError`."""
+        import httpx
+
+        model = await self.model_name()
+        headers = {"authorization": f"Bearer {self._api_key}"} if self._api_key else {}
+        cards = set()
+        async with httpx.AsyncClient(headers=headers, timeout=30.0) as http:
+            for url in self._urls:
+                try:
+                    response = await http.get(f"{url}/v1/models")
+                    response.raise_for_status()
+                    listed = response.json()["data"]
+                except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
+                    raise LLMError(f"cannot read {url}/v1/models: {exc}") from None
+                card = next((c for c in listed if c.get("id") == model), None)
+                if card is None:
+                    raise LLMError(f"{url} does not serve {model!r}")
+                fields = ("id", "root", "parent", "max_model_len")
+                cards.add(tuple((name, str(card.get(name))) for name in fields))
+        return {
+            "model": model,
+            "cards": [dict(card) for card in sorted(cards)],
+            "revision": revision,
+        }

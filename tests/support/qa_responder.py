@@ -1,4 +1,4 @@
-"""The generator and verifier that `trivia data qa` is tested against, on the VLM stub.
+"""The generator and verifier `trivia data qa` is tested (and the quick start run) against.
 
 `QAResponder` plays both models from the PubTabNet ground truth of the shipped images:
 
@@ -23,6 +23,8 @@ from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
 
+from tests.support.vlm_stub import StubRequest, perturb
+
 from trivia.dataset import pubtabnet_html
 from trivia.dataset.qa_from_table import qa_from_table
 from trivia.engine.images import image_key
@@ -31,7 +33,6 @@ from trivia.engine.qa_prompts import question_in
 from trivia.qa.lookup import answer_question
 from trivia.qa.prompts import NOT_ANSWERABLE
 from trivia.tables import html_to_table, table_to_otsl
-from trivia.testing.vlm_stub import StubRequest, perturb
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "pubtabnet"
 GENERAL_KNOWLEDGE = {"What is the capital of France?": "Paris"}
@@ -131,8 +132,12 @@ def bad_items(pairs: list[dict[str, str]]) -> dict[str, dict[str, Any]]:
 class QAResponder:
     """Generator and verifier in one responder (see the module docstring); thread-safe."""
 
-    def __init__(self, tables: Mapping[str, str], *, broken: Collection[str] = ()) -> None:
+    def __init__(
+        self, tables: Mapping[str, str], *, broken: Collection[str] = (), with_bad_items=True
+    ) -> None:
+        """`with_bad_items=False`: propose only good questions (the quick start's generator)."""
         self.tables = dict(tables)
+        self.with_bad_items = with_bad_items
         self.pairs = {key: table_pairs(html) for key, html in self.tables.items()}
         self.broken = set(broken)
         self._lock = threading.Lock()
@@ -164,6 +169,6 @@ class QAResponder:
         reserved = pairs[-1:] if len(pairs) >= 3 else []
         fresh = [p for p in pairs if p["question"] not in asked and p not in reserved][:count]
         items: list[dict[str, Any]] = list(fresh)
-        if "already proposed" not in request.prompt:
+        if self.with_bad_items and "already proposed" not in request.prompt:
             items += bad_items(pairs).values()
         return "```json\n" + json.dumps(items, ensure_ascii=False) + "\n```"
