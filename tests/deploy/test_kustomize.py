@@ -2,7 +2,9 @@
 
 kubernetes-validate skips custom resources (KEDA's ScaledObject, the Prometheus Operator's
 monitors and rules) with a warning, so what those point at is checked here: the Deployment a
-ScaledObject scales, the Services and port names a ServiceMonitor scrapes.
+ScaledObject scales, the Services and port names a ServiceMonitor scrapes. So are the things
+that only fail on a real cluster: images that resolve to Docker Hub, a scaler and a replica
+count that fight, a rolling update that needs a ninth GPU, a volume class that never binds.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ from __future__ import annotations
 import json
 import os
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,13 +27,23 @@ from .metrics_catalog import unknown_labels, unknown_names
 from .tools import REPO, run, venv_tool
 
 K8S = REPO / "k8s"
-BUILDS = {
+OVERLAYS = ["single-node", "cluster", "minimal"]
+COMPONENTS = sorted(p.name for p in (K8S / "components").iterdir() if p.is_dir())
+BUILDS: dict[str, Path | None] = {
     "root": K8S,
     "base": K8S / "base",
-    "single-node": K8S / "overlays/single-node",
-    "cluster": K8S / "overlays/cluster",
-    "worker-hpa": None,  # the base with the HPA component in place of KEDA; made in a tmp dir
+    **{name: K8S / "overlays" / name for name in OVERLAYS},
+    # The base with one component; made in a tmp dir.
+    **{f"component-{name}": None for name in COMPONENTS},
 }
+# The custom resources, each in a component of its own, never in the base.
+CUSTOM_KINDS = {
+    ("ScaledObject", "keda.sh/v1alpha1"),
+    ("ServiceMonitor", "monitoring.coreos.com/v1"),
+    ("PodMonitor", "monitoring.coreos.com/v1"),
+    ("PrometheusRule", "monitoring.coreos.com/v1"),
+}
+PROJECT_IMAGES = {"reward", "qa", "trainer"}
 # Kubernetes minor versions the manifests support (and are validated against).
 KUBERNETES_VERSIONS = [f"1.{minor}.0" for minor in range(30, 38)]
 SCRAPE_JOBS = {"gateway", "worker", "qa", "trainer"}  # monitoring/prometheus/prometheus.yml
@@ -48,21 +62,23 @@ def _kustomize(path: Path) -> str:
 def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Each build's output, written to a file."""
     out = tmp_path_factory.mktemp("kustomize")
-    component = out / "worker-hpa"
-    component.mkdir()
-    (component / "kustomization.yaml").write_text(
-        yaml.safe_dump(
-            {
-                "resources": [os.path.relpath(K8S / "base", component)],
-                "components": [os.path.relpath(K8S / "components/worker-hpa", component)],
-            }
-        ),
-        encoding="utf-8",
-    )
     files = {}
     for name, path in BUILDS.items():
+        if path is None:
+            path = out / name
+            path.mkdir()
+            component = K8S / "components" / name.removeprefix("component-")
+            (path / "kustomization.yaml").write_text(
+                yaml.safe_dump(
+                    {
+                        "resources": [os.path.relpath(K8S / "base", path)],
+                        "components": [os.path.relpath(component, path)],
+                    }
+                ),
+                encoding="utf-8",
+            )
         files[name] = out / f"{name}.yaml"
-        files[name].write_text(_kustomize(path or component), encoding="utf-8")
+        files[name].write_text(_kustomize(path), encoding="utf-8")
     return files
 
 
@@ -121,12 +137,25 @@ def test_builds_validate_strictly_against_kubernetes(built: dict[str, Path], ver
     # Only custom resources may go unchecked (they are checked below).
     output = result.stdout + result.stderr
     skipped = set(re.findall(r"schema for kind (\w+) with api version (\S+)", output))
-    assert skipped <= {
-        ("ScaledObject", "keda.sh/v1alpha1"),
-        ("ServiceMonitor", "monitoring.coreos.com/v1"),
-        ("PodMonitor", "monitoring.coreos.com/v1"),
-        ("PrometheusRule", "monitoring.coreos.com/v1"),
-    }, skipped
+    assert skipped <= CUSTOM_KINDS, skipped
+
+
+@pytest.mark.parametrize("build", ["base", "minimal"])
+def test_the_base_and_the_minimal_overlay_need_no_custom_resource_definitions(
+    built: dict[str, Path], build: str
+) -> None:
+    """On a cluster without KEDA or the Prometheus Operator, apply must not fail partway."""
+    kinds = {(d["kind"], d["apiVersion"]) for d in _docs(built[build])}
+    assert not kinds & CUSTOM_KINDS
+    assert all(
+        api.split("/")[0] in {"v1", "apps", "batch", "policy", "autoscaling", "networking.k8s.io"}
+        for _, api in kinds
+    ), kinds
+
+
+def test_the_root_is_the_whole_stack(built: dict[str, Path]) -> None:
+    kinds = {(d["kind"], d["apiVersion"]) for d in _docs(built["root"])}
+    assert kinds >= CUSTOM_KINDS
 
 
 # --- layout --------------------------------------------------------------------------------------
@@ -150,19 +179,32 @@ def test_base_has_one_object_per_file_named_by_kind_and_name() -> None:
         assert path.name == f"{doc['kind'].lower()}-{doc['metadata']['name']}.yaml", entry
 
 
-@pytest.mark.parametrize("overlay", ["single-node", "cluster"])
-def test_overlays_only_patch_the_base(overlay: str) -> None:
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_overlays_only_patch_the_base_and_add_components(overlay: str) -> None:
     kustomization = yaml.safe_load((K8S / "overlays" / overlay / "kustomization.yaml").read_text())
     assert kustomization["resources"] == ["../../base"]
-    assert set(kustomization) <= {"apiVersion", "kind", "resources", "patches", "images"}
-    for patch in kustomization["patches"]:
+    keys = {"apiVersion", "kind", "resources", "components", "patches", "images"}
+    assert set(kustomization) <= keys
+    for patch in kustomization.get("patches", []):
         assert (K8S / "overlays" / overlay / patch["path"]).exists()
+    for component in kustomization.get("components", []):
+        assert (K8S / "overlays" / overlay / component / "kustomization.yaml").exists()
+
+
+@pytest.mark.parametrize("component", COMPONENTS)
+def test_components_keep_their_objects_in_the_stacks_namespace(
+    built: dict[str, Path], component: str
+) -> None:
+    for doc in _docs(built[f"component-{component}"]):
+        if doc["kind"] != "Namespace":
+            assert doc["metadata"]["namespace"] == "trivia", doc["metadata"]["name"]
+            assert doc["metadata"]["labels"]["app.kubernetes.io/part-of"] == "trivia-stack"
 
 
 # --- every workload ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("build", ["base", "cluster", "single-node"])
+@pytest.mark.parametrize("build", ["base", *OVERLAYS])
 def test_every_container_has_requests_and_limits(built: dict[str, Path], build: str) -> None:
     for owner, pod in _pods(_docs(built[build])):
         for container in _containers(pod):
@@ -173,25 +215,72 @@ def test_every_container_has_requests_and_limits(built: dict[str, Path], build: 
                 )
 
 
-def test_cpu_workloads_run_as_non_root(built: dict[str, Path]) -> None:
-    cpu_workloads = set()
-    for owner, pod in _pods(_docs(built["base"])):
-        if _gpus(pod):
-            continue
-        cpu_workloads.add(owner["metadata"]["name"])
+@pytest.mark.parametrize("build", ["base", *OVERLAYS])
+def test_every_workload_runs_as_non_root_without_capabilities(
+    built: dict[str, Path], build: str
+) -> None:
+    workloads = set()
+    for owner, pod in _pods(_docs(built[build])):
+        workloads.add(owner["metadata"]["name"])
         context = pod["spec"]["securityContext"]
         assert context["runAsNonRoot"] is True and context["runAsUser"] != 0
+        assert context["seccompProfile"] == {"type": "RuntimeDefault"}
         for container in _containers(pod):
             assert container["securityContext"]["allowPrivilegeEscalation"] is False
             assert container["securityContext"]["capabilities"]["drop"] == ["ALL"]
-    assert cpu_workloads == {"gateway", "worker", "redis"}
+            assert "add" not in container["securityContext"]["capabilities"]
+    assert workloads == {"gateway", "worker", "redis", "qa", "trainer"}
 
 
-def test_images_are_pinned(built: dict[str, Path]) -> None:
-    for _, pod in _pods(_docs(built["cluster"])):
+def test_the_qa_pod_has_a_read_only_root_and_writable_caches(built: dict[str, Path]) -> None:
+    pod = _find(_docs(built["base"]), "Deployment", "qa")["spec"]["template"]
+    (container,) = pod["spec"]["containers"]
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    env = {e["name"]: e["value"] for e in container["env"]}
+    volumes = {v["name"]: v for v in pod["spec"]["volumes"]}
+    writable = {m["mountPath"] for m in container["volumeMounts"] if not m.get("readOnly")}
+    writable = {path for path in writable if path != "/dev/shm"}
+    for variable in ("HOME", "XDG_CACHE_HOME", "HF_HOME"):
+        assert any(Path(env[variable]).is_relative_to(path) for path in writable), variable
+    tmp = next(m["name"] for m in container["volumeMounts"] if m["mountPath"] == "/tmp")
+    assert "emptyDir" in volumes[tmp]
+
+
+def _registry(image: str) -> str:
+    """The registry an image is pulled from; one without a host part is Docker Hub's."""
+    first, _, rest = image.partition("/")
+    qualified = rest and ("." in first or ":" in first or first == "localhost")
+    return first if qualified else ""
+
+
+@pytest.mark.parametrize("build", list(BUILDS))
+def test_images_are_fully_qualified_and_pinned(built: dict[str, Path], build: str) -> None:
+    registries = set()
+    for _, pod in _pods(_docs(built[build])):
         for container in _containers(pod):
-            repository, _, tag = container["image"].rpartition(":")
-            assert repository and re.search(r"\d", tag) and tag != "latest", container["image"]
+            image = container["image"]
+            assert _registry(image), f"{image} would be pulled from Docker Hub by default"
+            repository, _, tag = image.rpartition(":")
+            assert repository and re.search(r"\d", tag) and tag != "latest", image
+            if repository.rpartition("/")[2] in PROJECT_IMAGES:
+                registries.add(repository.rpartition("/")[0])
+    # The project's images come from one registry, set in one place.
+    assert len(registries) == 1, registries
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_overlay_names_each_project_image_for_kustomize_edit_set_image(
+    built: dict[str, Path], overlay: str
+) -> None:
+    kustomization = yaml.safe_load((K8S / "overlays" / overlay / "kustomization.yaml").read_text())
+    entries = {entry["name"] for entry in kustomization["images"]}
+    used = {
+        container["image"].rpartition(":")[0]
+        for _, pod in _pods(_docs(built[overlay]))
+        for container in _containers(pod)
+        if container["image"].rpartition(":")[0].rpartition("/")[2] in PROJECT_IMAGES
+    }
+    assert entries == used
 
 
 # --- QA, Redis, trainer --------------------------------------------------------------------------
@@ -235,7 +324,7 @@ def test_redis_is_a_statefulset_with_a_volume_and_append_only_persistence(
     assert settings["TRIVIA_REDIS_URL"] == f"redis://redis:{service['spec']['ports'][0]['port']}/0"
 
 
-@pytest.mark.parametrize("build", ["base", "single-node", "cluster"])
+@pytest.mark.parametrize("build", ["base", *OVERLAYS])
 def test_the_trainer_job_gets_gpus_and_its_launch_config_from_a_configmap(
     built: dict[str, Path], build: str, tmp_path: Path
 ) -> None:
@@ -259,10 +348,70 @@ def test_the_trainer_job_gets_gpus_and_its_launch_config_from_a_configmap(
     assert env["TRIVIA_REWARD_URL"] == "http://gateway:8000"
 
 
+def _wait_for_data(built: dict[str, Path]) -> tuple[Doc, Doc]:
+    pod = _find(_docs(built["base"]), "Job", "trainer")["spec"]["template"]
+    (init,) = [c for c in pod["spec"]["initContainers"] if c["name"] == "wait-for-data"]
+    (trainer,) = pod["spec"]["containers"]
+    return init, trainer
+
+
+def test_the_trainer_waits_for_its_data_before_anything_else(built: dict[str, Path]) -> None:
+    """An empty trainer-data volume must not fail the Job (backoffLimit 0) for good."""
+    pod = _find(_docs(built["base"]), "Job", "trainer")["spec"]["template"]
+    assert pod["spec"]["initContainers"][0]["name"] == "wait-for-data"
+    init, trainer = _wait_for_data(built)
+    data = {m["name"]: m["mountPath"] for m in trainer["volumeMounts"]}
+    assert {m["name"]: m["mountPath"] for m in init["volumeMounts"]} == {"data": data["data"]}
+    # It checks the very files the trainer reads.
+    init_env = {e["name"]: e["value"] for e in init["env"]}
+    trainer_env = {e["name"]: e.get("value") for e in trainer["env"]}
+    for name in ("TRIVIA_TRAIN_DATA", "TRIVIA_VAL_DATA"):
+        assert init_env[name] == trainer_env[name]
+        assert Path(init_env[name]).parent == Path(data["data"])
+
+
+def _run_wait_for_data(init: Doc, folder: Path) -> subprocess.Popen[str]:
+    assert init["command"][:2] == ["python3", "-c"]
+    env = {
+        **os.environ,
+        "TRIVIA_TRAIN_DATA": str(folder / "train.jsonl"),
+        "TRIVIA_VAL_DATA": str(folder / "val.jsonl"),
+        "TRIVIA_DATA_POLL_S": "0.05",
+    }
+    return subprocess.Popen(
+        [sys.executable, "-c", init["command"][2]],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def test_wait_for_data_says_what_is_missing_and_goes_on_once_the_files_are_complete(
+    built: dict[str, Path], tmp_path: Path
+) -> None:
+    init, _ = _wait_for_data(built)
+    (tmp_path / "train.jsonl").write_text('{"images": ["a.png"]}\n', encoding="utf-8")
+    process = _run_wait_for_data(init, tmp_path)
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        assert line.startswith("waiting for training data: missing or empty:")
+        missing = line.split("missing or empty:")[1].split(" - ")[0].split(",")
+        assert [m.strip() for m in missing] == [str(tmp_path / "val.jsonl")]
+        assert "trainer-data volume" in line and process.poll() is None
+        (tmp_path / "val.jsonl").write_text('{"images": ["b.png"]}\n', encoding="utf-8")
+        out, _ = process.communicate(timeout=120)
+    finally:
+        process.kill()
+    assert process.returncode == 0
+    assert out.strip().splitlines()[-1].startswith("training data found:")
+
+
 # --- custom resources ----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("build", ["base", "single-node", "cluster"])
+@pytest.mark.parametrize("build", ["root", "single-node", "cluster"])
 def test_the_scaledobject_scales_the_workers_on_queued_plus_running_jobs(
     built: dict[str, Path], build: str
 ) -> None:
@@ -293,8 +442,9 @@ def test_the_scaledobject_scales_the_workers_on_queued_plus_running_jobs(
     assert "TRIVIA_QUEUE_NAME" in _find(docs, "ConfigMap", sources[0][0])["data"]
 
 
-def test_without_keda_an_hpa_scales_the_workers(built: dict[str, Path]) -> None:
-    docs = _docs(built["worker-hpa"])
+@pytest.mark.parametrize("build", ["component-worker-hpa", "minimal"])
+def test_without_keda_an_hpa_scales_the_workers(built: dict[str, Path], build: str) -> None:
+    docs = _docs(built[build])
     assert not [d for d in docs if d["kind"] == "ScaledObject"]
     hpa = _find(docs, "HorizontalPodAutoscaler", "worker")
     assert hpa["spec"]["scaleTargetRef"] == {
@@ -304,11 +454,25 @@ def test_without_keda_an_hpa_scales_the_workers(built: dict[str, Path]) -> None:
     }
 
 
+@pytest.mark.parametrize("build", list(BUILDS))
+def test_a_scaled_deployment_sets_no_replicas_for_apply_to_reset(
+    built: dict[str, Path], build: str
+) -> None:
+    docs = _docs(built[build])
+    scalers = [d for d in docs if d["kind"] in {"ScaledObject", "HorizontalPodAutoscaler"}]
+    assert len({d["spec"]["scaleTargetRef"]["name"] for d in scalers}) == len(scalers)
+    for scaler in scalers:
+        target = _find(docs, "Deployment", scaler["spec"]["scaleTargetRef"]["name"])
+        assert "replicas" not in target["spec"], (build, scaler["kind"])
+
+
 def test_monitors_point_at_existing_services_ports_and_job_names(built: dict[str, Path]) -> None:
-    docs = _docs(built["base"])
+    docs = _docs(built["single-node"])
     pods = [pod for _, pod in _pods(docs)]
     jobs = set()
     for monitor in (d for d in docs if d["kind"] == "ServiceMonitor"):
+        if "namespaceSelector" in monitor["spec"]:
+            continue  # another namespace's Service (the DCGM exporter, tested below)
         selector = monitor["spec"]["selector"]["matchLabels"]
         services = [
             d
@@ -337,12 +501,43 @@ def test_monitors_point_at_existing_services_ports_and_job_names(built: dict[str
     assert jobs == SCRAPE_JOBS
 
 
-def test_the_prometheusrule_carries_the_alert_rules_of_the_monitoring_folder(
+def test_the_dcgm_monitor_scrapes_the_gpu_operators_exporter_keeping_pod_labels(
     built: dict[str, Path],
 ) -> None:
-    rule = _find(_docs(built["base"]), "PrometheusRule", "trivia")
-    rules = yaml.safe_load((REPO / "monitoring/prometheus/rules/trivia-alerts.yml").read_text())
-    assert rule["spec"]["groups"] == rules["groups"]
+    monitor = _find(_docs(built["component-dcgm-exporter"]), "ServiceMonitor", "dcgm-exporter")
+    spec = monitor["spec"]
+    # The GPU Operator's Service: nvidia-dcgm-exporter in gpu-operator, port gpu-metrics.
+    assert spec["namespaceSelector"] == {"matchNames": ["gpu-operator"]}
+    assert spec["selector"] == {"matchLabels": {"app": "nvidia-dcgm-exporter"}}
+    (endpoint,) = spec["endpoints"]
+    assert endpoint["port"] == "gpu-metrics" and endpoint["honorLabels"] is True
+    # No jobLabel: the job is the Service's name, which the GPU alerts select.
+    assert "jobLabel" not in spec
+    rules = (REPO / "monitoring/prometheus/rules-dcgm/trivia-gpu-alerts.yml").read_text()
+    assert 'job="nvidia-dcgm-exporter"' in rules
+
+
+@pytest.mark.parametrize(
+    ("name", "rules"),
+    [
+        ("trivia", "monitoring/prometheus/rules/trivia-alerts.yml"),
+        ("trivia-gpu", "monitoring/prometheus/rules-dcgm/trivia-gpu-alerts.yml"),
+    ],
+)
+def test_the_prometheusrules_carry_the_alert_rules_of_the_monitoring_folder(
+    built: dict[str, Path], name: str, rules: str
+) -> None:
+    rule = _find(_docs(built["root"]), "PrometheusRule", name)
+    assert rule["spec"]["groups"] == yaml.safe_load((REPO / rules).read_text())["groups"]
+
+
+@pytest.mark.parametrize("build", ["root", "cluster"])
+def test_kube_prometheus_stack_selects_every_monitor_and_rule_by_its_release_label(
+    built: dict[str, Path], build: str
+) -> None:
+    monitoring = [d for d in _docs(built[build]) if d["apiVersion"] == "monitoring.coreos.com/v1"]
+    assert len(monitoring) >= 6
+    assert {d["metadata"]["labels"].get("release") for d in monitoring} == {"kube-prometheus-stack"}
 
 
 def test_the_dashboards_configmap_holds_every_dashboard(built: dict[str, Path]) -> None:
@@ -417,11 +612,86 @@ def test_the_cluster_overlay_places_gpu_pods_on_gpu_pools_and_scales_out(
     assert claim["spec"]["accessModes"] == ["ReadWriteMany"]
 
 
-def test_the_single_node_overlay_fits_qa_and_trainer_on_eight_gpus(built: dict[str, Path]) -> None:
-    docs = _docs(built["single-node"])
+@pytest.mark.parametrize("build", list(BUILDS))
+def test_a_readwritemany_claim_names_its_storage_class(built: dict[str, Path], build: str) -> None:
+    """Default classes (EBS, Persistent Disk) cannot do ReadWriteMany: the claim would hang."""
+    for claim in _docs(built[build]):
+        if (
+            claim["kind"] == "PersistentVolumeClaim"
+            and "ReadWriteMany" in claim["spec"]["accessModes"]
+        ):
+            assert claim["spec"]["storageClassName"] == "trivia-rwx", claim["metadata"]["name"]
+    guide = (REPO / "docs/deploy.md").read_text(encoding="utf-8")
+    assert "trivia-rwx" in guide
+
+
+@pytest.mark.parametrize("build", ["single-node", "minimal"])
+def test_on_one_node_qa_and_trainer_take_all_eight_gpus_so_qa_is_recreated(
+    built: dict[str, Path], build: str
+) -> None:
+    docs = _docs(built[build])
     qa = _find(docs, "Deployment", "qa")
     trainer = _find(docs, "Job", "trainer")
     total = qa["spec"]["replicas"] * _gpus(qa["spec"]["template"]) + _gpus(
         trainer["spec"]["template"]
     )
     assert total == 8
+    # A surge pod would wait for a ninth GPU forever.
+    assert qa["spec"]["strategy"] == {"type": "Recreate"}
+
+
+@pytest.mark.parametrize("build", list(BUILDS))
+def test_a_qa_update_never_asks_for_a_gpu_more_than_the_replicas_hold(
+    built: dict[str, Path], build: str
+) -> None:
+    strategy = _find(_docs(built[build]), "Deployment", "qa")["spec"]["strategy"]
+    assert strategy["type"] == "Recreate" or strategy["rollingUpdate"]["maxSurge"] == 0
+
+
+# --- GPU metrics ---------------------------------------------------------------------------------
+
+# Series of the DCGM exporter's default counters (NVIDIA/dcgm-exporter etc/default-counters.csv)
+# and the labels it sets; with Kubernetes mapping on, the GPU's pod as namespace/pod/container.
+DCGM_SERIES = {
+    "DCGM_FI_DEV_GPU_UTIL",
+    "DCGM_FI_DEV_FB_USED",
+    "DCGM_FI_DEV_FB_FREE",
+    "DCGM_FI_DEV_GPU_TEMP",
+    "DCGM_FI_DEV_POWER_USAGE",
+    "DCGM_FI_DEV_XID_ERRORS",
+}
+DCGM_LABELS = {"gpu", "UUID", "device", "modelName", "Hostname", "namespace", "pod", "container"}
+
+
+def _dcgm_queries() -> list[str]:
+    board = json.loads((REPO / "monitoring/grafana/dashboards/trivia-training.json").read_text())
+    exprs = [t["expr"] for p in board["panels"] if p["type"] != "row" for t in p["targets"]]
+    rules = yaml.safe_load(
+        (REPO / "monitoring/prometheus/rules-dcgm/trivia-gpu-alerts.yml").read_text()
+    )
+    exprs += [r["expr"] for g in rules["groups"] for r in g["rules"]]
+    return [e for e in exprs if "DCGM_" in e]
+
+
+def test_the_training_dashboard_has_a_gpu_row_of_the_stacks_pods() -> None:
+    board = json.loads((REPO / "monitoring/grafana/dashboards/trivia-training.json").read_text())
+    rows = [p for p in board["panels"] if p["type"] == "row" and "GPU" in p["title"]]
+    assert len(rows) == 1
+    below = [p for p in board["panels"] if p["gridPos"]["y"] == rows[0]["gridPos"]["y"] + 1]
+    exprs = [t["expr"] for p in below for t in p["targets"]]
+    used = {name for expr in exprs for name in re.findall(r"DCGM_\w+", expr)}
+    assert used >= {"DCGM_FI_DEV_GPU_UTIL", "DCGM_FI_DEV_FB_USED", "DCGM_FI_DEV_GPU_TEMP"}
+    for panel in below:
+        for target in panel["targets"]:
+            assert 'namespace="trivia"' in target["expr"], panel["title"]
+
+
+def test_gpu_queries_use_only_series_and_labels_the_dcgm_exporter_exports() -> None:
+    queries = _dcgm_queries()
+    assert queries
+    for expr in queries:
+        assert set(re.findall(r"DCGM_\w+", expr)) <= DCGM_SERIES, expr
+        for group in re.findall(r"\bby \(([^)]*)\)", expr):
+            assert {label.strip() for label in group.split(",")} <= DCGM_LABELS, expr
+        for matchers in re.findall(r"DCGM_\w+\{([^}]*)\}", expr):
+            assert set(re.findall(r"(\w+)\s*=", matchers)) <= DCGM_LABELS, expr

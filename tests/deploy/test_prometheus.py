@@ -12,7 +12,10 @@ from .tools import REPO, debian_tool, run
 
 PROMETHEUS = REPO / "monitoring/prometheus"
 CONFIGS = sorted(PROMETHEUS.glob("prometheus*.yml"))
-RULES = sorted((PROMETHEUS / "rules").glob("*.yml"))
+# rules/ is what compose's Prometheus loads; rules-dcgm/ only the Kubernetes DCGM component.
+RULES = sorted((PROMETHEUS / "rules").glob("*.yml")) + sorted(
+    (PROMETHEUS / "rules-dcgm").glob("*.yml")
+)
 RULE_TESTS = sorted((PROMETHEUS / "tests").glob("*.yml"))
 # The alerts the deployment promises.
 REQUIRED_ALERTS = {
@@ -20,6 +23,14 @@ REQUIRED_ALERTS = {
     "TriviaQueueBackingUp",
     "TriviaNoWorkers",
     "TriviaQAEndpointDown",
+    # Targets that vanished from discovery leave no `up` series to be 0.
+    "TriviaGatewayAbsent",
+    "TriviaWorkersAbsent",
+    "TriviaQAAbsent",
+    "TriviaTrainerStalled",
+    "TriviaGPUMetricsAbsent",
+    "TriviaGPUXidError",
+    "TriviaGPUTooHot",
 }
 
 
@@ -73,6 +84,13 @@ def test_alerts_use_only_metrics_and_labels_the_code_exports() -> None:
     for rule in _alerts():
         assert not unknown_names(rule["expr"]), rule["alert"]
         assert not unknown_labels(rule["expr"]), rule["alert"]
+
+
+def test_every_scrape_job_has_an_alert_for_its_targets_vanishing() -> None:
+    """`up == 0` cannot fire for a target that is no longer discovered at all."""
+    exprs = [rule["expr"] for rule in _alerts()]
+    for job in ("gateway", "worker", "qa", "nvidia-dcgm-exporter"):
+        assert f'absent(up{{job="{job}"}})' in exprs, job
 
 
 def test_both_configs_scrape_the_same_jobs() -> None:
