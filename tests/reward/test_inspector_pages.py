@@ -170,6 +170,8 @@ def test_comparing_two_completions_of_a_group_marks_the_changed_cell(stack, scor
         "24",
     ]
     assert refused.status_code == 400
+    (row,) = page.xpath("//table[@id='answers']/tbody/tr")
+    assert [td.text_content().strip() for td in row.xpath("td")][4:6] == ["1.000", "0.000"]
 
 
 @pytest.mark.parametrize(

@@ -14,7 +14,7 @@ from typing import Any
 from fastapi.responses import HTMLResponse, Response
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
-__all__ = ["CSP", "page", "stylesheet"]
+__all__ = ["CSP", "page", "static_file"]
 
 CSP = (
     "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
@@ -54,8 +54,15 @@ def page(template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
     return HTMLResponse(html, status_code=status_code, headers=_HEADERS)
 
 
-def stylesheet() -> Response:
-    """The one stylesheet (served by the gateway: no CDN, no build step)."""
-    css = resources.files("trivia.reward.inspector").joinpath("static/inspect.css").read_bytes()
+_STATIC = {"inspect.css": "text/css", "favicon.svg": "image/svg+xml"}
+
+
+def static_file(name: str) -> Response | None:
+    """The stylesheet or the icon (served by the gateway: no CDN, no build step); None for
+    any other name."""
+    media_type = _STATIC.get(name)
+    if media_type is None:
+        return None
+    body = resources.files("trivia.reward.inspector").joinpath("static", name).read_bytes()
     headers = {**_HEADERS, "Cache-Control": "max-age=3600"}
-    return Response(css, media_type="text/css", headers=headers)
+    return Response(body, media_type=media_type, headers=headers)

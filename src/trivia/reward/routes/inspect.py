@@ -16,7 +16,7 @@ from redis.exceptions import RedisError
 
 from trivia.reward.gateway_state import GatewayState, get_state
 from trivia.reward.inspector import store
-from trivia.reward.inspector.pages import page, stylesheet
+from trivia.reward.inspector.pages import page, static_file
 from trivia.reward.inspector.record import summarise
 from trivia.reward.inspector.session import COOKIE, SESSION_S, Session
 from trivia.reward.inspector.views import cell_diff, item_table_html, spread
@@ -60,9 +60,9 @@ def _safe_next(target: str | None) -> str:
     return "/inspect"
 
 
-@router.get("/static/inspect.css")
-async def css() -> Response:
-    return stylesheet()
+@router.get("/static/{name}")
+async def static(name: str) -> Response:
+    return static_file(name) or _error(404, f"no file {name}")
 
 
 @router.get("/login")
