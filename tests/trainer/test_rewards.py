@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import types
 
+import httpx
 import pytest
 
 from trivia.ports import free_port_block
@@ -38,6 +41,21 @@ def test_qa_f1_scores_each_completion_in_one_batch(live_stack, token):
     assert scores[1] == pytest.approx(0.5)
     assert scores[2] == 0.0  # the policy's fault: truncated output scores 0
     assert scores[3] is None  # no questions: no signal, not 0
+
+
+def test_the_step_reaches_the_inspector_and_the_log_links_to_it(live_stack, token, caplog):
+    reward = QAF1Reward(options=_options(live_stack))
+    state = types.SimpleNamespace(global_step=41)
+    with caplog.at_level(logging.INFO, logger="trivia.trainer.rewards"):
+        asyncio.run(reward([RIGHT, ONE_WRONG], qa_pairs=[QA, QA], trainer_state=state))
+    link = f"{live_stack.gateway_url}/inspect?step=42"
+    assert link in caplog.text
+    auth = {"Authorization": f"Bearer {token}"}
+    for _ in range(200):  # recorded just after the response
+        page = httpx.get(link, headers=auth).text
+        if "/inspect/requests/" in page:
+            break
+    assert page.count("/inspect/requests/") == 1
 
 
 def test_answer_aliases_reach_the_service_and_the_best_one_counts(live_stack, token):

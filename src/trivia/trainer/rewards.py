@@ -63,10 +63,14 @@ async def fetch_rewards(
     token: str | None = None,
     timeout_s: float = 180.0,
     transport: httpx.AsyncBaseTransport | None = None,
+    step: int | None = None,
 ) -> list[dict[str, Any]]:
     """One ``POST /v1/rewards`` for ``items``; retries connection errors and 429/5xx until
-    ``timeout_s`` has passed, then raises ``RewardServiceError``."""
+    ``timeout_s`` has passed, then raises ``RewardServiceError``. ``step`` is sent as
+    ``X-Trivia-Step``, so the gateway's ``/inspect`` can show the batches of one step."""
     headers = {"Authorization": f"Bearer {token}"} if token else {}
+    if step is not None:
+        headers["X-Trivia-Step"] = str(step)
     body = {"items": items, "metrics": list(metrics)}
     deadline = time.monotonic() + timeout_s
     delay = 0.5
@@ -128,9 +132,12 @@ class ServiceReward:
         completions: Sequence[Any],
         qa_pairs: Sequence[Any] | None = None,
         solution: Sequence[Any] | None = None,
+        trainer_state: Any = None,
         **_: Any,
     ) -> list[float | None]:
         """One reward per completion; ``None`` where it could not be computed."""
+        # The step these completions are trained in, as the trainer logs it.
+        step = trainer_state.global_step + 1 if trainer_state is not None else None
         n = len(completions)
         pairs = list(qa_pairs) if qa_pairs is not None else [None] * n
         solutions = list(solution) if solution is not None else [None] * n
@@ -150,6 +157,7 @@ class ServiceReward:
                 [self.metric],
                 token=self._token(),
                 timeout_s=self.options.reward_timeout_s,
+                step=step,
             )
         except RewardServiceError as error:
             log.error("%s: %d completions unscored: %s", type(self).__name__, len(items), error)
@@ -158,6 +166,11 @@ class ServiceReward:
             if result.get("error"):
                 log.warning("%s: item %s: %s", type(self).__name__, item["id"], result["error"])
             rewards[int(item["id"])] = self._score(result)
+        where = f"?step={step}" if step is not None else ""
+        log.info(
+            "%s: %d completions scored; inspect them at %s/inspect%s",
+            type(self).__name__, len(items), self.options.reward_url.rstrip("/"), where,
+        )  # fmt: skip
         return rewards
 
 
