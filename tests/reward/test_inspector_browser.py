@@ -28,6 +28,7 @@ from trivia.ports import free_port_block
 from trivia.tables import html_to_otsl
 
 from .conftest import AUTH, TOKEN
+from .test_inspector_pages import request_links
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = Path(os.environ.get("TRIVIA_TEST_ARTIFACTS", REPO / "runs" / "test-artifacts"))
@@ -116,6 +117,8 @@ def test_a_person_reads_a_scored_batch_and_nothing_hostile_runs(stack, canary):
     assert response.status_code == 200
     results = response.json()["results"]
     assert results[0]["qa_f1"] == 1.0 and results[1]["qa_f1"] < 1.0
+    with stack.client() as client:
+        request_links(client, step)  # recorded in the background, just after the response
     shots = ARTIFACTS / "inspector"
     seen = asyncio.run(_read_as_a_person(stack.url, step, pairs, _cells(otsl), shots))
 
