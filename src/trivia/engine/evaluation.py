@@ -1,59 +1,54 @@
 """`trivia eval`: a model's tables against the ground truth, by TEDS and TEDS-S.
 
-Predictions come from the model (`predict`: one recognition per table at temperature 0,
-resumable like sampling) or from a `{name: html}` file. Scores (`score_predictions`):
+Predictions come from the model (`trivia.engine.prediction`: one greedy recognition per table,
+resumable) or from a `{name: html}` file. Scores (`score_predictions`):
 
 - raw: PubTabNet's TEDS of the prediction (`to_html`: OTSL converted, HTML cut to its first
   table, which scores exactly as the whole document does) against the ground truth as given;
   this reproduces the official sample scores;
-- normalised (`normalize`): both sides through `normalize_html` first, as OmniDocBench scores;
+- normalised (`normalize`): both sides through `normalize_html` first (th→td, row groups
+  unwrapped, inline markup such as sup/sub/span and b/i/strong/em/u removed, NFKC, whitespace):
+  a markup normalisation in the spirit of OmniDocBench's, which keeps b/i/strong/em/u;
 - TEDS-S of each: structure only.
 
-A table whose prediction is missing or empty scores 0 (PubTabNet's rule). A pair beyond TEDS's size
-limits is not scored: its scores are None, its `error` says why, and the means leave it out.
+A table whose prediction is missing or empty scores 0 (PubTabNet's rule), and so does a
+prediction beyond TEDS's size limits (a runaway output is the model's failure, not a reason to
+leave the table out). Only a ground truth beyond the limits is excluded from the means, and
+reported. Pairs are scored in worker processes (TEDS is CPU-bound) and cached by content.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
-import time
+import os
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
 from trivia.engine.consistency import check_output
-from trivia.engine.images import image_key
 from trivia.engine.labelled import LabelledTable
-from trivia.engine.prompts import PROMPT_VERSION, prompt_id, recognition_prompt
-from trivia.engine.sampling_params import GREEDY
+from trivia.engine.prediction import Prediction
+from trivia.engine.selection import histogram
 from trivia.engine.store import ResultStore, work_key
 from trivia.metrics import TableTooLarge, teds
-from trivia.tables import TableFormat, normalize_html, to_html
+from trivia.tables import normalize_html, to_html
 
 __all__ = [
     "EvalSummary",
     "Prediction",
     "TableScore",
-    "eval_key",
     "load_predictions",
-    "predict",
     "score_predictions",
     "score_table",
     "summarise",
 ]
 
+#: Changes whenever a score for the same pair could change: old cache entries are not reused.
+SCORER_VERSION = 2
 METRICS = ("teds", "teds_s", "teds_norm", "teds_s_norm")
-
-
-@dataclass(frozen=True, slots=True)
-class Prediction:
-    """A model's output for one table; `seconds` is the call's time (None for a file's)."""
-
-    text: str
-    finish_reason: str | None = None
-    seconds: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,10 +56,12 @@ class TableScore:
     """One table's scores (None where not computed) and what the prediction was."""
 
     name: str
+    image: Path | None
     teds: float | None
     teds_s: float | None
     teds_norm: float | None
     teds_s_norm: float | None
+    excluded: bool  # the ground truth is beyond TEDS's limits: left out of the means
     valid: bool  # complete and holding a table (`check_output`)
     reason: str | None  # why not valid
     seconds: float | None
@@ -100,39 +97,103 @@ def score_table(prediction: str, truth: str, *, normalize: bool = True) -> dict[
     return scores
 
 
+def score_pair(prediction: str, truth: str, normalize: bool) -> dict[str, Any]:
+    """The scores of one pair, or why it has none: the ground truth is too large (excluded),
+    or the prediction is (it scores 0)."""
+    try:
+        return {"scores": score_table(prediction, truth, normalize=normalize), "error": None}
+    except TableTooLarge as exc:
+        try:
+            teds(truth, truth)
+        except TableTooLarge as truth_error:
+            return {
+                "scores": dict.fromkeys(METRICS),
+                "error": f"ground truth too large, excluded: {truth_error}",
+                "excluded": True,
+            }
+        zero = 0.0 if normalize else None
+        scores = {"teds": 0.0, "teds_s": 0.0, "teds_norm": zero, "teds_s_norm": zero}
+        return {"scores": scores, "error": f"prediction too large, scored 0: {exc}"}
+
+
+def _score_job(job: tuple[str, str, bool]) -> dict[str, Any]:
+    return score_pair(*job)
+
+
 def score_predictions(
     tables: Sequence[LabelledTable],
     predictions: Mapping[str, Prediction | str],
     *,
     normalize: bool = True,
+    processes: int = 1,
+    cache: ResultStore | None = None,
+    on_scored: Callable[[int], None] | None = None,
 ) -> list[TableScore]:
-    """A `TableScore` per labelled table, in order; a table with no prediction scores 0."""
+    """A `TableScore` per labelled table, in order; a table with no prediction scores 0.
+
+    `processes` > 1 scores in that many worker processes; `cache` keeps each pair's scores by
+    content (prediction, ground truth, normalisation, scorer version); `on_scored(n)` is told
+    as n more pairs are done.
+    """
+    given = [predictions.get(table.name) for table in tables]
+    preds = [p if isinstance(p, Prediction) else Prediction(p or "") for p in given]
+    keys = [
+        work_key("teds", SCORER_VERSION, normalize, pred.text, table.html)
+        for pred, table in zip(preds, tables, strict=True)
+    ]
+    results: dict[int, dict[str, Any]] = {}
+    todo: list[int] = []
+    for index, key in enumerate(keys):
+        hit = cache.get(key) if cache is not None else None
+        if hit is not None:
+            results[index] = hit
+        else:
+            todo.append(index)
+    if results and on_scored is not None:
+        on_scored(len(results))
+    jobs = [(preds[i].text, tables[i].html, normalize) for i in todo]
+    if processes > 1 and len(jobs) > 1:
+        with ProcessPoolExecutor(processes, mp_context=get_context("spawn")) as pool:
+            scored = pool.map(_score_job, jobs, chunksize=max(1, len(jobs) // (processes * 8)))
+            _collect(scored, todo, keys, results, cache, on_scored)
+    else:
+        _collect(map(_score_job, jobs), todo, keys, results, cache, on_scored)
     out = []
-    for table in tables:
-        given = predictions.get(table.name)
-        pred = given if isinstance(given, Prediction) else Prediction(given or "")
+    for index, table in enumerate(tables):
+        pred, result = preds[index], results[index]
         check = check_output(pred.text, pred.finish_reason)
-        error = None
-        try:
-            scores = score_table(pred.text, table.html, normalize=normalize)
-        except TableTooLarge as exc:
-            scores = dict.fromkeys(METRICS)
-            error = str(exc)
-        if given is None:
+        error = result.get("error")
+        if given[index] is None:
             error = "no prediction"
         out.append(
             TableScore(
                 name=table.name,
+                image=table.image,
+                excluded=bool(result.get("excluded")),
                 valid=check.valid,
                 reason=check.reason,
                 seconds=pred.seconds,
                 error=error,
                 prediction=pred.text,
                 truth=table.html,
-                **scores,
+                **result["scores"],
             )
         )
     return out
+
+
+def _collect(scored, todo, keys, results, cache, on_scored) -> None:  # type: ignore[no-untyped-def]
+    for index, result in zip(todo, scored, strict=True):
+        results[index] = result
+        if cache is not None:
+            cache.write({"key": keys[index], **result})
+        if on_scored is not None:
+            on_scored(1)
+
+
+def default_processes() -> int:
+    """Worker processes for scoring: the CPUs this process may use."""
+    return max(1, len(os.sched_getaffinity(0)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,6 +206,8 @@ class EvalSummary:
     means: dict[str, float | None]
     worst: list[TableScore]  # lowest raw TEDS first
     slowest: list[TableScore]  # longest model call first (empty for predictions from a file)
+    excluded: list[str]  # tables whose ground truth is beyond TEDS's limits
+    histogram: list[int]  # raw TEDS of the scored tables in ten bins over [0, 1]
 
     def as_dict(self) -> dict[str, Any]:
         def brief(score: TableScore) -> dict[str, Any]:
@@ -159,12 +222,14 @@ class EvalSummary:
             "means": self.means,
             "worst": [brief(s) for s in self.worst],
             "slowest": [brief(s) for s in self.slowest],
+            "excluded": self.excluded,
+            "teds_histogram": self.histogram,
         }
 
 
 def summarise(scores: Sequence[TableScore], *, top: int = 10) -> EvalSummary:
-    """Means over the scored tables, and the `top` worst and slowest."""
-    scored = [s for s in scores if s.teds is not None]
+    """Means over the scored tables (all but excluded ones), and the `top` worst and slowest."""
+    scored = [s for s in scores if not s.excluded and s.teds is not None]
     means: dict[str, float | None] = {}
     for name in METRICS:
         values = [v for s in scored if (v := s.metric(name)) is not None]
@@ -179,119 +244,9 @@ def summarise(scores: Sequence[TableScore], *, top: int = 10) -> EvalSummary:
         means=means,
         worst=worst,
         slowest=slowest,
+        excluded=[s.name for s in scores if s.excluded],
+        histogram=histogram([s.teds for s in scored if s.teds is not None], bins=10),
     )
-
-
-def eval_key(
-    key_of_image: str,
-    model: str,
-    fmt: TableFormat,
-    *,
-    max_tokens: int,
-    max_pixels: int,
-    min_pixels: int,
-) -> str:
-    """The resume key of one table's prediction: the image and the settings that change it."""
-    return work_key(
-        "eval", key_of_image, model, prompt_id(fmt), fmt, max_tokens, max_pixels, min_pixels
-    )
-
-
-async def predict(
-    client: Any,
-    tables: Sequence[LabelledTable],
-    store: ResultStore,
-    *,
-    fmt: TableFormat = "otsl",
-    max_tokens: int = 4096,
-    workers: int = 16,
-    on_outcome: Callable[[str, str], None] | None = None,
-) -> dict[str, Prediction | str]:
-    """The model's prediction for every table (from `store` when already made), by name.
-
-    `client` is a `VLMClient`. Each call is one recognition at temperature 0; finished ones are
-    written to `store` at once. `on_outcome(name, status)` reports "done", "skipped" or
-    "failed: …"; a failed table is missing from the result (and scores 0).
-    """
-    from trivia.llm.errors import LLMError
-
-    model = await client.model_name()
-    prompt = recognition_prompt(fmt)
-    queue: asyncio.Queue[LabelledTable] = asyncio.Queue()
-    for table in tables:
-        queue.put_nowait(table)
-    found: dict[str, Prediction | str] = {}
-    written = {record["key"]: record for record in store.records()}
-
-    def report(name: str, status: str) -> None:
-        if on_outcome is not None:
-            on_outcome(name, status)
-
-    async def one(table: LabelledTable) -> None:
-        if table.image is None:
-            report(table.name, "failed: the dataset names no image for it")
-            return
-        try:
-            source = await asyncio.to_thread(image_key, table.image)
-        except OSError as exc:
-            report(table.name, f"failed: cannot read {table.image}: {exc}")
-            return
-        key = eval_key(
-            source,
-            model,
-            fmt,
-            max_tokens=max_tokens,
-            max_pixels=client.max_pixels,
-            min_pixels=client.min_pixels,
-        )
-        if key in written:
-            record = written[key]
-            found[table.name] = Prediction(
-                record["prediction"], record.get("finish_reason"), record.get("seconds")
-            )
-            report(table.name, "skipped")
-            return
-        try:
-            url = await asyncio.to_thread(client.encode, table.image)
-        except (OSError, ValueError) as exc:
-            report(table.name, f"failed: {exc}")
-            return
-        started = time.monotonic()
-        try:
-            reply = await client.complete(
-                prompt, image_url=url, sampling=GREEDY.with_max_tokens(max_tokens)
-            )
-        except LLMError as exc:
-            report(table.name, f"failed: {exc}")
-            return
-        seconds = round(time.monotonic() - started, 3)
-        store.write(
-            {
-                "key": key,
-                "name": table.name,
-                "image": str(table.image),
-                "image_key": source,
-                "model": model,
-                "prompt_version": PROMPT_VERSION,
-                "format": fmt,
-                "prediction": reply.text,
-                "finish_reason": reply.finish_reason,
-                "seconds": seconds,
-            }
-        )
-        found[table.name] = Prediction(reply.text, reply.finish_reason, seconds)
-        report(table.name, "done")
-
-    async def worker() -> None:
-        while True:
-            try:
-                table = queue.get_nowait()
-            except asyncio.QueueEmpty:
-                return
-            await one(table)
-
-    await asyncio.gather(*(worker() for _ in range(max(1, workers))))
-    return found
 
 
 def load_predictions(path: Path) -> dict[str, Prediction | str]:

@@ -69,21 +69,32 @@ def _rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
                 yield number, record
 
 
-def load_labelled(path: Path, *, images_dir: Path | None = None) -> list[LabelledTable]:
+def load_labelled(
+    path: Path, *, images_dir: Path | None = None, split: str | None = None
+) -> list[LabelledTable]:
     """Every labelled table in `path` (format detected per record); names are made unique.
 
-    Raises ValueError for a record that is in neither format.
+    `split`: only PubTabNet records whose ``split`` is this (the official JSONL mixes train,
+    val and test). Raises ValueError for a record that is in neither format, and for a split
+    that no record has.
     """
     path = Path(path)
     base = path.resolve().parent
     tables: list[LabelledTable] = []
     evaluation_map = _json_map(path.read_text(encoding="utf-8"))
     if evaluation_map is not None:
+        if split is not None:
+            raise ValueError(f"{path}: an evaluation map has no splits; drop --split")
         for name, html in evaluation_map.items():
             tables.append(LabelledTable(name, None, html))
         return _unique(tables)
+    splits: set[str] = set()
     for number, record in _rows(path):
         if "filename" in record and isinstance(record.get("html"), dict):
+            if split is not None:
+                splits.add(str(record.get("split")))
+                if record.get("split") != split:
+                    continue
             html = pubtabnet_html(record["html"])
             image = _resolve(str(record["filename"]), base, images_dir)
             tables.append(LabelledTable(Path(record["filename"]).name, image, html))
@@ -102,6 +113,9 @@ def load_labelled(path: Path, *, images_dir: Path | None = None) -> list[Labelle
             tables.append(LabelledTable(Path(images[0]).name, image, html))
             continue
         raise ValueError(f"{path}:{number}: neither a PubTabNet record nor a dataset row")
+    if split is not None and split not in splits:
+        found = ", ".join(sorted(splits)) or "none"
+        raise ValueError(f"{path}: no PubTabNet record of split {split!r} (splits: {found})")
     return _unique(tables)
 
 

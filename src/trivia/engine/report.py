@@ -1,37 +1,36 @@
 """The evaluation's files: per-table CSV, summary JSON, and a self-contained HTML report.
 
-The HTML report puts each of the worst tables' prediction beside its ground truth. Both are
-rendered from the parsed table (`html_to_table` → `table_to_html`), never inserted as given, so
-a prediction holding markup or script cannot change the page: only rows, cells, spans and
-escaped text reach it. The raw outputs follow, escaped, in collapsible blocks.
+The HTML page (the jinja2 template `templates/eval_report.html`, autoescaped) shows the model
+and settings, the means, a histogram of raw TEDS, and each of the worst tables as its image
+beside the prediction and the ground truth, with the cells that differ highlighted. Both tables
+are rebuilt from the parsed table (`html_to_table`), never inserted as given, so a prediction
+holding markup or script cannot change the page: only rows, cells, spans and escaped text reach
+it. The raw outputs follow, escaped, in collapsible blocks.
 """
 
 from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Sequence
-from html import escape
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
+
+import jinja2
 
 from trivia.engine.evaluation import METRICS, EvalSummary, TableScore
-from trivia.tables import html_to_table, table_to_html, to_html
+from trivia.tables import Table, html_to_table, table_to_html, to_html
 
-__all__ = ["render_html", "safe_table_html", "write_report"]
+__all__ = ["diff_rows", "render_html", "safe_table_html", "write_report"]
 
-CSV_FIELDS = ("name", *METRICS, "valid", "reason", "seconds", "error")
+CSV_FIELDS = ("name", *METRICS, "valid", "reason", "seconds", "error", "excluded")
+_IMAGE_PIXELS = 400 * 28 * 28  # images in the page: enough to read a table, small enough to ship
 
-_STYLE = """
-body { font-family: system-ui, sans-serif; margin: 2em; color: #222; }
-table.scores { border-collapse: collapse; margin-bottom: 2em; }
-table.scores td, table.scores th { border: 1px solid #bbb; padding: 2px 8px; text-align: right; }
-.case { margin-bottom: 3em; }
-.pair { display: flex; gap: 2em; align-items: flex-start; }
-.pair > div { flex: 1; overflow-x: auto; }
-.pair table { border-collapse: collapse; font-size: 12px; }
-.pair td { border: 1px solid #999; padding: 2px 4px; }
-pre { white-space: pre-wrap; word-break: break-all; background: #f6f6f6; padding: 0.5em; }
-"""
+_env = jinja2.Environment(
+    loader=jinja2.PackageLoader("trivia.engine", "templates"),
+    autoescape=True,
+    undefined=jinja2.StrictUndefined,
+)
 
 
 def _number(value: float | None) -> str:
@@ -42,55 +41,115 @@ def _exact(value: float | None) -> str:
     return "" if value is None else repr(value)
 
 
+def _table(markup: str) -> Table | None:
+    table = html_to_table(to_html(markup))
+    return table if table is not None and table.cells else None
+
+
 def safe_table_html(markup: str) -> str:
     """`markup` (OTSL or HTML) as a table of rows, cells and escaped text only."""
-    table = html_to_table(to_html(markup))
-    if table is None or not table.cells:
-        return "<p><em>no table</em></p>"
-    return table_to_html(table)
+    table = _table(markup)
+    return "<p><em>no table</em></p>" if table is None else table_to_html(table)
 
 
-def render_html(summary: EvalSummary, *, title: str = "Table recognition report") -> str:
+def diff_rows(table: Table | None, other: Table | None) -> list[list[dict[str, Any]]] | None:
+    """`table`'s rows of cells for the template, each marked `diff` when `other` has no cell
+    with the same text and spans at the same place."""
+    if table is None:
+        return None
+    theirs = {
+        (c.row, c.col): (c.text.strip(), c.rowspan, c.colspan)
+        for c in (other.cells if other else ())
+    }
+    rows: list[list[dict[str, Any]]] = [[] for _ in range(table.n_rows)]
+    for cell in sorted(table.cells, key=lambda c: (c.row, c.col)):
+        if 0 <= cell.row < table.n_rows:
+            same = theirs.get((cell.row, cell.col)) == (
+                cell.text.strip(),
+                cell.rowspan,
+                cell.colspan,
+            )
+            rows[cell.row].append(
+                {
+                    "tag": "th" if cell.header else "td",
+                    "text": cell.text,
+                    "rowspan": cell.rowspan,
+                    "colspan": cell.colspan,
+                    "diff": not same,
+                }
+            )
+    return rows
+
+
+def _image_url(score: TableScore) -> str | None:
+    if score.image is None:
+        return None
+    from trivia.engine.images import image_data_url
+
+    try:
+        return image_data_url(score.image, max_pixels=_IMAGE_PIXELS, min_pixels=28 * 28)
+    except (OSError, ValueError):
+        return None
+
+
+def _case(score: TableScore) -> dict[str, Any]:
+    notes = []
+    if not score.valid:
+        notes.append(f"invalid output ({score.reason or ''})")
+    if score.error:
+        notes.append(score.error)
+    predicted, truth = _table(score.prediction), _table(score.truth)
+    return {
+        "name": score.name,
+        "values": ", ".join(f"{m} {_number(score.metric(m))}" for m in METRICS),
+        "notes": notes,
+        "image": _image_url(score),
+        "prediction": diff_rows(predicted, truth),
+        "truth": diff_rows(truth, predicted),
+        "raw_prediction": score.prediction,
+        "raw_truth": score.truth,
+    }
+
+
+def render_html(
+    summary: EvalSummary,
+    *,
+    title: str = "Table recognition report",
+    settings: Mapping[str, Any] | None = None,
+) -> str:
     """The report page for `summary` (its worst tables side by side)."""
-    means = "".join(
-        f"<tr><th>{escape(name)}</th><td>{_number(summary.means[name])}</td></tr>"
-        for name in METRICS
-    )
-    cases = []
-    for score in summary.worst:
-        values = ", ".join(f"{m} {_number(score.metric(m))}" for m in METRICS)
-        notes = []
-        if not score.valid:
-            notes.append(f"invalid output ({escape(score.reason or '')})")
-        if score.error:
-            notes.append(escape(score.error))
-        cases.append(
-            f'<div class="case"><h3>{escape(score.name)}</h3>'
-            f"<p>{escape(values)}{'; ' + '; '.join(notes) if notes else ''}</p>"
-            f'<div class="pair"><div><h4>Prediction</h4>{safe_table_html(score.prediction)}</div>'
-            f"<div><h4>Ground truth</h4>{safe_table_html(score.truth)}</div></div>"
-            f"<details><summary>raw prediction</summary><pre>{escape(score.prediction)}</pre>"
-            f"</details><details><summary>raw ground truth</summary>"
-            f"<pre>{escape(score.truth)}</pre></details></div>"
-        )
-    slow = "".join(
-        f"<tr><td>{escape(s.name)}</td><td>{s.seconds:.2f} s</td></tr>" for s in summary.slowest
-    )
-    slow_section = (
-        f'<h2>Slowest tables</h2><table class="scores">{slow}</table>' if summary.slowest else ""
-    )
-    return (
-        f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
-        f"<title>{escape(title)}</title><style>{_STYLE}</style></head><body>"
-        f"<h1>{escape(title)}</h1>"
-        f"<p>{summary.tables} tables, {summary.scored} scored, {summary.valid} valid outputs.</p>"
-        f'<table class="scores">{means}</table>{slow_section}'
-        f"<h2>Worst tables</h2>{''.join(cases) or '<p>none</p>'}</body></html>\n"
+    widest = max([*summary.histogram, 1])
+    bins = len(summary.histogram)
+    histogram = [
+        {
+            "label": f"{i / bins:.1f}–{(i + 1) / bins:.1f}",
+            "count": count,
+            "height": round(100 * count / widest),
+        }
+        for i, count in enumerate(summary.histogram)
+    ]
+    shown = [
+        (name, value if isinstance(value, str) else json.dumps(value, default=str))
+        for name, value in (settings or {}).items()
+    ]
+    return _env.get_template("eval_report.html").render(
+        title=title,
+        summary=summary,
+        settings=shown,
+        means=[(name, _number(summary.means[name])) for name in METRICS],
+        histogram=histogram,
+        slowest=[(s.name, s.seconds) for s in summary.slowest if s.seconds is not None],
+        cases=[_case(score) for score in summary.worst],
     )
 
 
 def write_report(
-    scores: Sequence[TableScore], summary: EvalSummary, out: Path, *, title: str | None = None
+    scores: Sequence[TableScore],
+    summary: EvalSummary,
+    out: Path,
+    *,
+    title: str | None = None,
+    settings: Mapping[str, Any] | None = None,
 ) -> dict[str, Path]:
     """Write `per_table.csv`, `summary.json` and `index.html` under `out`; returns their paths."""
     out = Path(out)
@@ -112,12 +171,15 @@ def write_report(
                     s.reason or "",
                     "" if s.seconds is None else f"{s.seconds:.3f}",
                     s.error or "",
+                    s.excluded,
                 ]
             )
+    saved = summary.as_dict() | {"settings": dict(settings or {})}
     paths["summary"].write_text(
-        json.dumps(summary.as_dict(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+        json.dumps(saved, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8"
     )
     paths["html"].write_text(
-        render_html(summary, title=title or "Table recognition report"), encoding="utf-8"
+        render_html(summary, title=title or "Table recognition report", settings=settings),
+        encoding="utf-8",
     )
     return paths
