@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # A local Debian base image for offline image builds: `debootstrap --variant=minbase` of
-# bookworm with Python 3.11 (the reward image's interpreter) and redis-server (the deployment
-# test's queue), imported with `docker import`. It stands in for the registry images that cannot
-# be pulled here, through the Dockerfiles' BASE_IMAGE build argument.
+# bookworm with Python 3.11 (the images' interpreter), the compiler and headers the trainer image
+# builds with (DeepSpeed's CPU Adam, Triton's launchers), and redis-server (the deployment test's
+# queue), imported with `docker import`. It stands in for the registry images that cannot be
+# pulled here (Python slim, CUDA devel and runtime) through the Dockerfiles' base-image build
+# arguments.
 #
 #   DOCKER_HOST=unix://... scripts/build-base-image.sh     # prints the image tag
 #
@@ -15,7 +17,7 @@ export PATH="$PATH:/usr/sbin:/sbin"
 
 SUITE=${DEBIAN_SUITE:-bookworm}
 MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
-PACKAGES=python3,python3-venv,redis-server
+PACKAGES=python3,python3-venv,python3-dev,g++,gcc,libc6-dev,git,ninja-build,redis-server
 CACHE_DIR=${TRIVIA_CACHE_DIR:-/var/cache/trivia-deploy}
 
 key=$(printf '%s\n' "$SUITE" "$MIRROR" "$PACKAGES" | cat - "$0" | sha256sum | cut -c1-16)

@@ -60,9 +60,11 @@ def test_profiles_choose_the_answerer_and_the_gpu_services() -> None:
     plain = set(config([COMPOSE], [])["services"])
     cpu = set(config([COMPOSE], ["cpu"])["services"])
     gpu = set(config([COMPOSE], ["gpu"])["services"])
+    train = set(config([COMPOSE], ["train"])["services"])
     assert plain == {"redis", "gateway", "worker", "prometheus", "grafana"}
     assert cpu == plain | {"qa-lookup"}
     assert gpu == plain | GPU_SERVICES
+    assert train == plain | {"trainer"}
 
 
 def test_every_long_running_service_has_a_healthcheck_and_waits_for_healthy_dependencies() -> None:
@@ -77,7 +79,7 @@ def test_every_long_running_service_has_a_healthcheck_and_waits_for_healthy_depe
     # Either answerer may be the one running: neither is required.
     assert not services["worker"]["depends_on"]["qa"]["required"]
     assert not services["worker"]["depends_on"]["qa-lookup"]["required"]
-    assert set(services["trainer"]["depends_on"]) == {"gateway"}
+    assert set(services["trainer"]["depends_on"]) == {"gateway", "worker"}
 
 
 def test_gpu_reservations_come_from_the_environment() -> None:

@@ -9,19 +9,14 @@ scores requests through the gateway, kills a worker mid-request, and takes it al
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-import shutil
 import signal
 import subprocess
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from functools import partial
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -32,22 +27,15 @@ from trivia.dataset.qa_from_table import qa_from_table
 from trivia.ports import free_port
 
 from .compose_files import COMPOSE, HOST_NETWORK, OFFLINE, compose_env
-from .tools import REPO, compose_binary, debian_tool, run, unavailable
-from .wheelhouse import build_wheelhouse, reward_requirements
+from .tools import REPO, compose_binary, run
 
 pytestmark = pytest.mark.slow
 
 PROJECT = "trivia-deploy-test"
 TOKEN = "deploy-test-token"
 SERVICES = ["redis", "gateway", "worker", "worker-2", "qa-lookup"]
-CACHE = Path(os.environ.get("TRIVIA_CACHE_DIR", "/var/cache/trivia-deploy"))
 QUEUE = "trivia-rewards"
 BUILD_CACHE_BYTES = 1 << 30
-
-
-class _QuietHandler(SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
 
 
 @dataclass
@@ -91,58 +79,6 @@ class Stack:
         return httpx.post(
             f"{self.gateway}/v1/rewards", json={"items": items}, headers=headers, timeout=150
         )
-
-
-@pytest.fixture(scope="module")
-def docker_socket() -> Iterator[str]:
-    if os.geteuid() != 0:
-        unavailable("the test's Docker daemon runs as root")
-    debian_tool("dockerd", "docker.io")
-    script = str(REPO / "scripts/docker-daemon.sh")
-    already = run([script, "status"]).returncode == 0
-    started = run([script, "start"], timeout=120)
-    if started.returncode:
-        unavailable(f"dockerd cannot run on this machine: {started.stderr.strip()}")
-    yield started.stdout.strip().removeprefix("DOCKER_HOST=unix://")
-    if not already:
-        stopped = run([script, "stop"], timeout=120)
-        assert stopped.returncode == 0, stopped.stderr
-
-
-@pytest.fixture(scope="module")
-def base_image(docker_socket: str) -> str:
-    debian_tool("debootstrap", "debootstrap")
-    env = {**os.environ, "DOCKER_HOST": f"unix://{docker_socket}"}
-    built = run([str(REPO / "scripts/build-base-image.sh")], env=env, timeout=900)
-    if built.returncode:
-        unavailable(f"no local base image (debootstrap needs Debian's mirror): {built.stderr}")
-    return built.stdout.strip()
-
-
-@pytest.fixture(scope="module")
-def wheelhouse_url(base_image: str, docker_socket: str) -> Iterator[str]:
-    """The reward image's wheels for the base's Python, served over HTTP on 127.0.0.1."""
-    env = {**os.environ, "DOCKER_HOST": f"unix://{docker_socket}"}
-    version = run(
-        ["docker", "run", "--rm", "--network", "host", base_image, "python3", "-c",
-         "import platform; print(platform.python_version())"],
-        env=env,
-    )  # fmt: skip
-    assert version.returncode == 0, version.stderr
-    requirements = reward_requirements(REPO / "pyproject.toml")
-    key = hashlib.sha256("\n".join([version.stdout.strip(), *requirements]).encode())
-    directory = CACHE / f"wheelhouse-{key.hexdigest()[:16]}"
-    if not (directory / ".complete").exists():
-        for stale in CACHE.glob("wheelhouse-*"):
-            shutil.rmtree(stale)
-        build_wheelhouse(requirements, directory, version.stdout.strip())
-        (directory / ".complete").touch()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(_QuietHandler, directory=str(directory)))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/"
-    server.shutdown()
-    server.server_close()
 
 
 @pytest.fixture(scope="module")

@@ -78,3 +78,32 @@ def build_wheelhouse(requirements: list[str], dest: Path, python_full_version: s
             return dest
         _download(missing, dest, python_full_version)
     raise RuntimeError(f"wheelhouse still misses {missing}")
+
+
+def build_host_wheelhouse(
+    requirements: list[str], dest: Path, python_full_version: str, *, sources: list[str] = ()
+) -> Path:
+    """`requirements` as this machine's pip resolves them, for an image of the same platform.
+
+    For the trainer image, whose requirements include source-only packages (DeepSpeed): pip
+    cannot download those for another Python, so this interpreter (the same minor version and
+    platform as the image's) downloads everything, sources as sources, and requirements whose
+    markers differ for the image's exact Python are added as above.
+    """
+    dest.mkdir(parents=True, exist_ok=True)
+    source_only = [a for name in sources for a in ("--no-binary", name)]
+    subprocess.run(
+        [sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check",
+         "--prefer-binary", *source_only, "--dest", str(dest), *requirements],
+        check=True,
+        timeout=1800,
+    )  # fmt: skip
+    environment = dict(default_environment())
+    environment["python_full_version"] = python_full_version
+    environment["python_version"] = ".".join(python_full_version.split(".")[:2])
+    for _ in range(5):
+        missing = _missing(dest, environment)
+        if not missing:
+            return dest
+        _download(missing, dest, python_full_version)
+    raise RuntimeError(f"wheelhouse still misses {missing}")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import time
 from enum import StrEnum
 from pathlib import Path
@@ -36,11 +35,15 @@ def train_command(
 ) -> None:
     """Run `swift rlhf` with the project's plugin from a launch config.
 
+    SIGTERM or Ctrl-C saves a checkpoint at the end of the step in progress and stops; a second
+    one stops at once.
+
     Arguments after `--` are appended: ms-swift flags, or the plugin's (`--rejection_strategy
     prob --rejection_min_logprob -1.5`), which travel as TRIVIA_* variables.
     """
     from trivia.trainer.demo import swift_command
     from trivia.trainer.launch import ConfigError, load_config, plan_launch
+    from trivia.trainer.stop_request import run_stoppable
 
     try:
         plan = plan_launch(load_config(config), ctx.args, swift=swift_command())
@@ -60,12 +63,13 @@ def train_command(
     except DatasetError as error:
         raise fail(str(error)) from error
     try:
-        code = subprocess.call(plan.argv, env={**os.environ, **plan.env})
+        code = run_stoppable(plan.argv, {**os.environ, **plan.env})
     except FileNotFoundError as error:
         raise fail(
-            f"{plan.argv[0]} not found: install the train extra (make train-install)"
+            f"{plan.argv[0]} not found: install the train extra (make install-train)"
         ) from error
-    raise typer.Exit(code)
+    # A run killed by a signal exits as a shell reports it (SIGTERM: 143).
+    raise typer.Exit(code if code >= 0 else 128 - code)
 
 
 class TinyKind(StrEnum):
@@ -83,7 +87,7 @@ def tiny_model_command(
     try:
         from trivia.trainer.tiny_model import build_tiny_qwen2_5_vl, build_tiny_qwen3
     except ImportError as error:
-        raise fail(f"{error}: install the train extra (make train-install)") from error
+        raise fail(f"{error}: install the train extra (make install-train)") from error
     build = build_tiny_qwen2_5_vl if kind is TinyKind.vl else build_tiny_qwen3
     typer.echo(str(build(output, seed=seed)))
 

@@ -28,6 +28,7 @@ from typing import Any
 import yaml
 
 from trivia.trainer.options import PLUGIN_FLAGS
+from trivia.trainer.stop_request import STOP_CALLBACK
 
 __all__ = ["PLUGIN_FILE", "ConfigError", "LaunchPlan", "load_config", "plan_launch"]
 
@@ -162,6 +163,10 @@ def plan_launch(
     options = dict(config["swift"])
     if options.pop("external_plugins", None) is not None:
         raise ConfigError("the plugin is added by `trivia train`; drop `external_plugins`")
+    # The plugin's stop callback, after any the config names (inert unless `trivia train` runs).
+    callbacks = options.pop("callbacks", None) or []
+    callbacks = [callbacks] if isinstance(callbacks, str) else list(callbacks)
+    options["callbacks"] = [*callbacks, *([] if STOP_CALLBACK in callbacks else [STOP_CALLBACK])]
     argv = [swift, "rlhf", *_swift_args(options, environ)]
     argv += ["--external_plugins", str(PLUGIN_FILE), *extra_swift]
     return LaunchPlan(argv=argv, env=env)

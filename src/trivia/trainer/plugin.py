@@ -2,16 +2,20 @@
 
 Importing it (ms-swift does, while parsing its arguments) registers the reward functions
 ``QA_F1_score`` and ``TEDS`` in ``orms`` (metrics are logged under these class names, e.g.
-``rewards/QA_F1_score/mean``) and points ``--rlhf_type grpo`` at the filtering trainer. Its
+``rewards/QA_F1_score/mean``), points ``--rlhf_type grpo`` at the filtering trainer and adds
+the ``trivia_stop`` callback (save and stop when `trivia train` is asked to stop). Its
 options come from ``TRIVIA_*`` environment variables (see ``trivia.trainer.options``).
 """
 
 from __future__ import annotations
 
+from swift.callbacks import callbacks_map
 from swift.rewards import AsyncORM, orms
 from swift.trainers import TrainerFactory
 
 from trivia.trainer.rewards import QAF1Reward, TEDSReward
+from trivia.trainer.stop_callback import StopOnRequest
+from trivia.trainer.stop_request import STOP_CALLBACK
 
 __all__ = ["TEDS", "TRAINER", "QA_F1_score"]
 
@@ -30,3 +34,5 @@ class TEDS(TEDSReward, AsyncORM):
 orms["QA_F1_score"] = QA_F1_score
 orms["TEDS"] = TEDS
 TrainerFactory.TRAINER_MAPPING["grpo"] = TRAINER
+# `trivia train` adds it to `--callbacks`: SIGTERM becomes a checkpoint and a clean stop.
+callbacks_map[STOP_CALLBACK] = StopOnRequest

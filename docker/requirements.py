@@ -1,11 +1,13 @@
-"""Print the trainer image's requirements: the project's pins, with the image's overrides.
+"""Print an image's requirements: the project's pins, with the image's overrides.
 
-vLLM (colocated generation) pins torch to the release it was built against, which can differ
-from the `train` extra's torch. The image replaces such pins here (`--pin torch==2.14.0`) and
-adds vLLM (`--add vllm==0.33.0`), so pyproject.toml stays the one list of everything else. A
-`--pin` that matches no requirement is an error: a typo must not add a package silently.
+The images install their dependencies from this list before copying the source, so a code
+change does not reinstall them. vLLM (colocated generation in the trainer image) pins torch to
+the release it was built against, which can differ from the `train` extra's torch: the image
+replaces such pins here (`--pin torch==2.14.0`) and adds vLLM (`--add vllm==0.33.0`), so
+pyproject.toml stays the one list of everything else. A `--pin` that matches no requirement is
+an error: a typo must not add a package silently.
 
-    python3 docker/trainer/requirements.py pyproject.toml --extra train \
+    python3 docker/requirements.py pyproject.toml --extra train \
         --pin torch==2.14.0 --pin torchvision==0.29.0 --add vllm==0.33.0
 """
 

@@ -1,4 +1,4 @@
-"""docker/trainer/requirements.py: the trainer image's pins are pyproject's, overridden by name."""
+"""docker/requirements.py: an image's pins are pyproject's, overridden by name."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import tomllib
 
 from .tools import REPO, run
 
-SCRIPT = REPO / "docker/trainer/requirements.py"
+SCRIPT = REPO / "docker/requirements.py"
 PYPROJECT = REPO / "pyproject.toml"
 
 
