@@ -13,6 +13,9 @@ lookup answerer after 50 ms, 64 calls at a time, as a busy vLLM would.
   vLLM's prefix cache can serve once per table).
 - Reference approach: a thread pool of 64 threads calling once per completion × question, as the
   published trainer does (no validity check, no dedupe).
+- Inspector recording: the gateway keeps every scored request for `/inspect` after answering it;
+  its cost is the gateway's own `trivia_inspect_record_seconds` for the measured request, as a
+  share of the request's time, and the same request with recording off (`TRIVIA_INSPECT_KEEP=0`).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from prometheus_client.parser import text_string_to_metric_families
 from rich.console import Console
 from rich.table import Table as RichTable
 from tests.support.openai_stub import openai_stub, prefix_share
@@ -49,6 +53,7 @@ WORKERS = int(os.environ.get("TRIVIA_BENCH_WORKERS", "4"))
 REFERENCE_THREADS = 64
 GOAL_RATIO = 1.25
 GOAL_PREFIX = 0.9
+GOAL_RECORDING = 0.02
 _FCEL = re.compile(r"<fcel>([^<]*)")
 
 
@@ -61,6 +66,7 @@ class Run:
     calls: int
     ideal_s: float
     prefix_share: float | None = None
+    record_s: float | None = None
 
 
 def main() -> None:
@@ -69,8 +75,9 @@ def main() -> None:
     naive = len(items) * QUESTIONS
     with openai_stub(latency_s=LATENCY_S, slots=SLOTS, record_messages=False, process=True) as stub:
         ours = _service_run("service", items, stub)
+        unrecorded = _service_run("service, inspector off", items, stub, record=False)
         reference = _reference_run(items, stub)
-    console.print(_report([ours, reference], naive))
+    console.print(_report([ours, unrecorded, reference], naive))
     ratio = ours.seconds / ours.ideal_s
     console.print(
         f"{len(items)} completions ({TABLES} tables × {RECOGNITIONS} recognitions) × "
@@ -79,6 +86,13 @@ def main() -> None:
         f"{ours.prefix_share:.3f} (goal ≥ {GOAL_PREFIX}), {reference.seconds / ours.seconds:.1f}× "
         "faster than the reference (a thread pool of 64 calling once per completion × question). "
         "Ideal = QA calls × latency / slots; naive = completions × questions."
+    )
+    assert ours.record_s is not None
+    console.print(
+        f"Inspector recording: {ours.record_s * 1000:.0f} ms of gateway time after the response "
+        f"= {ours.record_s / ours.seconds:.2%} of the scoring path (goal < {GOAL_RECORDING:.0%}); "
+        f"the same request with recording off took {unrecorded.seconds:.2f} s "
+        f"({ours.seconds / unrecorded.seconds:.3f}× with it on, run-to-run noise included)."
     )
 
 
@@ -149,25 +163,30 @@ def workload() -> list[dict[str, Any]]:
 # --- runs ----------------------------------------------------------------------------------------
 
 
-def _service_run(name: str, items: list[dict[str, Any]], stub: Any) -> Run:
+def _service_run(name: str, items: list[dict[str, Any]], stub: Any, *, record: bool = True) -> Run:
     with tempfile.TemporaryDirectory() as data_dir:
         config = StackConfig(
             port=free_port_block(10 + WORKERS),
             workers=WORKERS,
             qa_urls=[stub.url],
             data_dir=Path(data_dir),
-            env={"TRIVIA_REQUEST_DEADLINE_S": "600"},
+            env={
+                "TRIVIA_REQUEST_DEADLINE_S": "600",
+                "TRIVIA_INSPECT_KEEP": "200" if record else "0",
+            },
         )
         with Stack(config, say=lambda _: None) as stack, httpx.Client(timeout=700) as client:
             url = f"{stack.gateway_url}/v1/rewards"
             warm = [{**item, "id": "warm", "completion": item["completion"] + "<fcel>w<nl>"}
                     for item in items[:: RECOGNITIONS * 8]]  # fmt: skip
             client.post(url, json={"items": warm}).raise_for_status()
+            before = _recorded(client, stack.gateway_url, 1 if record else 0)
             stub.reset()
             started = time.perf_counter()
             response = client.post(url, json={"items": items})
             seconds = time.perf_counter() - started
             response.raise_for_status()
+            after = _recorded(client, stack.gateway_url, 2 if record else 0)
     results = response.json()["results"]
     failed = [r for r in results if r["error"]]
     if failed:
@@ -179,7 +198,25 @@ def _service_run(name: str, items: list[dict[str, Any]], stub: Any) -> Run:
         calls=calls,
         ideal_s=calls * LATENCY_S / SLOTS,
         prefix_share=prefix_share(stub.records()),
+        record_s=after[1] - before[1] if record else None,
     )
+
+
+def _recorded(client: httpx.Client, gateway: str, count: int) -> tuple[int, float]:
+    """(requests recorded, seconds spent recording) from the gateway's metrics, once `count`
+    requests have been recorded (recording runs just after the response)."""
+    deadline = time.monotonic() + 120
+    while True:
+        text = client.get(f"{gateway}/metrics").text
+        samples = {
+            sample.name: sample.value
+            for family in text_string_to_metric_families(text)
+            for sample in family.samples
+        }
+        done = int(samples.get("trivia_inspect_record_seconds_count", 0))
+        if done >= count or time.monotonic() > deadline:
+            return done, samples.get("trivia_inspect_record_seconds_sum", 0.0)
+        time.sleep(0.05)
 
 
 def _reference_run(items: list[dict[str, Any]], stub: Any) -> Run:

@@ -6,17 +6,21 @@ import asyncio
 import json
 import random
 import string
+import threading
 
 import pytest
+from prometheus_client import REGISTRY
 from redis.asyncio import Redis as AsyncRedis
 
 from trivia.reward.api import RewardRequest
 from trivia.reward.assemble import assemble
 from trivia.reward.inspector import store
 from trivia.reward.inspector.record import build_record, invalid_reason, summarise
+from trivia.reward.inspector.recorder import Recorder
 from trivia.reward.inspector.views import cell_diff, spread
 from trivia.reward.keys import inspect_detail_key, inspect_index_key, inspect_summary_key
 from trivia.reward.planner import plan
+from trivia.settings import Settings
 
 OTSL = "<fcel>Name<fcel>Age<nl>\n<fcel>Bob<fcel>42<nl>\n"
 PAIRS = [{"question": "Age of Bob?", "answer": "42"}, {"question": "Name?", "answer": "Bob"}]
@@ -181,3 +185,43 @@ def test_cell_diff_marks_changed_text_spans_and_missing_cells():
     assert [[c.changed for c in row] for row in rows_a] == [[False, True], [True]]
     assert [[c.changed for c in row] for row in rows_b] == [[False, True], [True, True]]
     assert changes == [("r1 c2", "1", "2"), ("r2 c1", "t", "t"), ("r2 c2", "∅", "u")]
+
+
+def _dropped() -> float:
+    return REGISTRY.get_sample_value("trivia_inspect_records_total", {"outcome": "dropped"}) or 0
+
+
+def test_recordings_beyond_two_in_flight_are_dropped_not_queued(redis):
+    redis.delete(inspect_index_key())
+    release = threading.Event()
+    ids = iter(f"{n:016x}" for n in range(100, 103))
+
+    def slow() -> dict:
+        record = _record(next(ids))
+        release.wait(60)
+        return record
+
+    async def submit_three() -> float:
+        recorder = Recorder(redis, Settings(inspect_keep=10))
+        before = _dropped()
+        for _ in range(3):
+            recorder.submit(slow)
+        dropped = _dropped() - before
+        release.set()
+        await recorder.drain()
+        return dropped
+
+    assert asyncio.run(submit_three()) == 1
+    assert redis.llen(inspect_index_key()) == 2
+
+
+def test_keep_zero_records_nothing(redis):
+    redis.delete(inspect_index_key())
+
+    async def submit() -> None:
+        recorder = Recorder(redis, Settings(inspect_keep=0))
+        recorder.submit(_record)
+        await recorder.drain()
+
+    asyncio.run(submit())
+    assert redis.llen(inspect_index_key()) == 0
