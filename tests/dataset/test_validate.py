@@ -30,10 +30,19 @@ def _dataset(folder: Path, lines: list[str]) -> Path:
 
 
 def test_a_good_file_counts_its_rows(tmp_path: Path) -> None:
-    path = _dataset(tmp_path, [_row(), "", _row(str(tmp_path / "images" / "a.png"))])
+    path = _dataset(tmp_path, [_row(), "", _row("images/b.png")])
+    (tmp_path / "images" / "b.png").write_bytes(b"\x89PNG\r\n\x1a\n")
     report = validate_jsonl(path)
     assert report.ok
     assert (report.good_rows, report.bad_rows, report.problems) == (2, 0, [])
+
+
+def test_a_second_row_for_the_same_image_is_refused_naming_both_lines(tmp_path: Path) -> None:
+    path = _dataset(tmp_path, [_row(), _row(str(tmp_path / "images" / "a.png"))])
+    report = validate_jsonl(path)
+    assert not report.ok and (report.good_rows, report.bad_rows) == (1, 1)
+    (problem,) = report.problems
+    assert problem.line == 2 and "the same image as line 1" in problem.reason
 
 
 def test_every_bad_row_is_reported_with_its_line(tmp_path: Path) -> None:
@@ -45,9 +54,10 @@ def test_every_bad_row_is_reported_with_its_line(tmp_path: Path) -> None:
             _row(image="images/missing.png"),
             _row(answer=""),
             "[]",
-            _row(),
+            _row("images/b.png"),
         ],
     )
+    (tmp_path / "images" / "b.png").write_bytes(b"\x89PNG\r\n\x1a\n")
     report = validate_jsonl(path)
     assert not report.ok
     assert (report.good_rows, report.bad_rows) == (2, 4)

@@ -101,6 +101,24 @@ def test_select_writes_the_selection_and_prints_histograms_and_counts(tmp_path):
     ]
 
 
+def test_select_keeps_one_record_per_image_the_latest(tmp_path):
+    samples, out = tmp_path / "samples.jsonl", tmp_path / "selected.jsonl"
+    first_run = [
+        {"key": f"k{i}", "image": f"/x/{i}.png", "image_key": f"h{i}", "consistency": 0.5}
+        for i in range(5)
+    ]
+    second_run = [r | {"key": r["key"] + "-k8", "consistency": 0.9} for r in first_run[:3]]
+    samples.write_text("".join(json.dumps(r) + "\n" for r in first_run + second_run))
+    result = CliRunner().invoke(
+        app, ["data", "select", str(samples), "--n", "100", "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    chosen = [json.loads(line) for line in _lines(out)]
+    assert sorted(r["image_key"] for r in chosen) == ["h0", "h1", "h2", "h3", "h4"]
+    assert {r["key"] for r in chosen} == {"k0-k8", "k1-k8", "k2-k8", "k3", "k4"}
+    assert "3 earlier records of an image were superseded" in result.output
+
+
 def test_select_refuses_files_that_are_not_samples(tmp_path):
     bad = tmp_path / "rows.jsonl"
     bad.write_text('{"messages": []}\n')

@@ -73,7 +73,10 @@ def test_the_command_writes_valid_rows_a_report_and_a_summary(tmp_path: Path) ->
     progress, summary_path = companion_paths(out)
     assert progress == tmp_path / "dataset.progress.jsonl"
     summary = json.loads(summary_path.read_text(encoding="utf-8"))
-    assert summary["rows"] == len(NAMES) and summary["models"]["generator"] == "trivia-vlm-stub"
+    assert summary["rows"] == len(NAMES)
+    assert summary["models"]["generator"]["model"] == "trivia-vlm-stub"
+    rejected = (tmp_path / "dataset.rejected.jsonl").read_text(encoding="utf-8").splitlines()
+    assert len(rejected) == sum(summary["drops"].values())
     assert set(summary["drops"]) <= set(DROP_REASONS)
     assert {"blind_answerable", "wrong", "duplicate", "arithmetic"} <= set(summary["drops"])
     kept = {Path(entry["image"]).name: entry["kept"] for entry in summary["per_image"]}
@@ -131,3 +134,17 @@ def test_a_killed_run_resumes_without_losing_or_repeating_work(tmp_path: Path) -
     for record in finished_before:
         assert responder.generation_calls[record["image_key"]] == calls_before[record["image_key"]]
         assert calls_before[record["image_key"]] == record["rounds"]
+
+
+def test_duplicate_images_are_refused_naming_both_lines(tmp_path: Path) -> None:
+    selected = _selected(tmp_path)
+    lines = selected.read_text(encoding="utf-8").splitlines()
+    again = json.loads(lines[1]) | {"key": "a second sample run"}
+    selected.write_text("\n".join([*lines, json.dumps(again)]) + "\n", encoding="utf-8")
+    out = tmp_path / "d.jsonl"
+    with vlm_stub(QAResponder(TABLES), images=PATHS) as stub:
+        result = runner.invoke(app, _args(stub.url, selected, out))
+        assert stub.stats()["calls"] == 0
+    assert result.exit_code == 1
+    assert f"{selected}:{len(lines) + 1}: the same image as line 2" in result.output
+    assert not out.exists()

@@ -60,7 +60,8 @@ def test_the_dataset_holds_the_named_records_with_questions_once(tmp_path: Path)
         store.write({"key": "empty", "image": str(IMAGE), "qa_pairs": []})
         store.write({"key": "other-settings", "image": str(IMAGE), "qa_pairs": PAIRS})
         out = tmp_path / "out" / "dataset.jsonl"
-        rows, used = write_dataset(store, ["a", "empty", "a", "missing"], out)
+        used: list[dict] = []
+        rows = write_dataset(store, ["a", "empty", "a", "missing"], out, on_record=used.append)
     assert rows == 1 and [r["key"] for r in used] == ["a", "empty"]
     report = validate_jsonl(out)
     assert report.ok and report.good_rows == 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -22,8 +23,9 @@ from trivia.engine.qa_candidate import DROP_REASONS, Location
 from trivia.engine.qa_dataset import write_dataset
 from trivia.engine.qa_diversity import coverage
 from trivia.engine.qa_grounding import ground, locate_answer
-from trivia.engine.qa_pipeline import QASettings, QASummary, generate_qa, qa_key
+from trivia.engine.qa_pipeline import QASettings, generate_qa, qa_key
 from trivia.engine.qa_prompts import question_in
+from trivia.engine.runner import RunSummary
 from trivia.engine.store import ResultStore
 from trivia.engine.vlm import VLMClient
 from trivia.qa.lookup import answer_question
@@ -50,14 +52,17 @@ def _run(
     store: ResultStore,
     records: list[dict[str, Any]],
     settings: QASettings = SETTINGS,
+    options: dict[str, Any] | None = None,
     **clients: Any,
-) -> tuple[QASummary, list[str]]:
-    async def go() -> tuple[QASummary, list[str]]:
+) -> tuple[RunSummary, list[str]]:
+    async def go() -> tuple[RunSummary, list[str]]:
         async with (
             VLMClient(stub.url, **clients) as generator,
             VLMClient(stub.url, **clients) as verifier,
         ):
-            return await generate_qa(generator, verifier, records, store, settings, workers=4)
+            return await generate_qa(
+                generator, verifier, records, store, settings, workers=4, **(options or {})
+            )
 
     return asyncio.run(go())
 
@@ -70,13 +75,22 @@ def finished(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     with vlm_stub(responder, images=PATHS) as stub, ResultStore(folder / "progress.jsonl") as store:
         summary, keys = _run(stub, store, _records())
         results = {Path(r["image"]).name: r for r in store.records()}
-        rows, used = write_dataset(store, keys, folder / "dataset.jsonl")
+        used: list[dict[str, Any]] = []
+        rows = write_dataset(
+            store,
+            keys,
+            folder / "dataset.jsonl",
+            rejected=folder / "rejected.jsonl",
+            on_record=used.append,
+        )
         prompts = [r.prompt for r in stub.requests()]
     return {
         "summary": summary,
         "results": results,
         "rows": rows,
         "used": used,
+        "drops": sum((Counter(r["drops"]) for r in results.values()), Counter()),
+        "rejected": folder / "rejected.jsonl",
         "dataset": folder / "dataset.jsonl",
         "prompts": prompts,
         "responder": responder,
@@ -84,9 +98,10 @@ def finished(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 
 
 def test_every_drop_reason_is_exercised_and_counted(finished: dict[str, Any]) -> None:
-    summary: QASummary = finished["summary"]
+    summary: RunSummary = finished["summary"]
+    drops: Counter[str] = finished["drops"]
     assert summary.done == 4 and not summary.failed
-    assert set(summary.drops) == set(DROP_REASONS)
+    assert set(drops) == set(DROP_REASONS)
     # Each first-round bad item ends under its reason, once per image that got it.
     with_pairs = sum(len(table_pairs(html)) >= 3 for html in TABLES.values())
     expected = Counter(
@@ -97,11 +112,11 @@ def test_every_drop_reason_is_exercised_and_counted(finished: dict[str, Any]) ->
     )
     for reason, count in expected.items():
         if reason == "duplicate":
-            assert summary.drops[reason] >= count
+            assert drops[reason] >= count
         else:
-            assert summary.drops[reason] == count, reason
+            assert drops[reason] == count, reason
     assert with_pairs == 3
-    assert summary.drops["bad_json"] == 1
+    assert drops["bad_json"] == 1
 
 
 def test_every_candidate_is_kept_or_dropped_once(finished: dict[str, Any]) -> None:
@@ -170,9 +185,8 @@ def test_a_rerun_skips_finished_images_and_new_settings_redo_them(tmp_path: Path
         calls = stub.stats()["calls"]
         again, same_keys = _run(stub, store, records)
         assert (first.done, again.done, again.skipped) == (2, 0, 2)
-        assert same_keys == keys
+        assert sorted(same_keys) == sorted(keys)
         assert stub.stats()["calls"] == calls
-        assert again.kept == first.kept and again.drops == first.drops
         other, other_keys = _run(stub, store, records, QASettings(per_image=4, rounds=1))
         assert other.done == 2 and set(other_keys).isdisjoint(keys)
         assert len(list(store.records())) == 4
@@ -206,7 +220,7 @@ def test_a_failed_verification_fails_its_image_as_a_whole(tmp_path: Path) -> Non
 
     with vlm_stub(responder, images=PATHS) as stub, ResultStore(tmp_path / "p.jsonl") as store:
         summary, keys = _run(stub, store, records)
-        assert summary.done == 1 and [f.image for f in summary.failed] == [records[0]["image"]]
+        assert summary.done == 1 and [f.name for f in summary.failed] == [records[0]["image"]]
         assert "no verification today" in (summary.failed[0].error or "")
         assert [r["image"] for r in store.records()] == [records[1]["image"]]
         assert len(keys) == 2
@@ -227,6 +241,8 @@ def test_the_work_key_changes_with_whatever_changes_the_questions() -> None:
     small = VLMClient("http://127.0.0.1:9", model="m", max_pixels=300_000)
     large = VLMClient("http://127.0.0.1:9", model="m")
     base = qa_key("img", ["<fcel>a<nl>"], large, large, ("g", "v"), SETTINGS)
+    new_checkpoint = {"model": "g", "cards": [{"root": "/ckpt/2"}]}
+    assert base != qa_key("img", ["<fcel>a<nl>"], large, large, (new_checkpoint, "v"), SETTINGS)
     assert base == qa_key("img", ["<fcel>a<nl>"], large, large, ("g", "v"), SETTINGS)
     others = {
         qa_key("img2", ["<fcel>a<nl>"], large, large, ("g", "v"), SETTINGS),
@@ -236,3 +252,45 @@ def test_the_work_key_changes_with_whatever_changes_the_questions() -> None:
         qa_key("img", ["<fcel>a<nl>"], large, large, ("g", "v"), QASettings(seed=1)),
     }
     assert base not in others and len(others) == 5
+
+
+def test_every_rejected_question_is_kept_with_the_verifiers_answers(
+    finished: dict[str, Any],
+) -> None:
+    lines = finished["rejected"].read_text(encoding="utf-8").splitlines()
+    rejected = [json.loads(line) for line in lines]
+    by_reason = Counter(entry["reason"] for entry in rejected)
+    assert by_reason == finished["drops"]  # one line per drop, every reason
+    wrong = next(e for e in rejected if e["reason"] == "wrong")
+    assert wrong["with_image_f1"] < 0.8 and "with_image" in wrong and "without_image" in wrong
+    blind = next(e for e in rejected if e["reason"] == "blind_answerable")
+    assert blind["question"] == "What is the capital of France?"
+    assert blind["without_image"] == "<answer>Paris</answer>" and blind["without_image_f1"] == 1.0
+    assert next(e for e in rejected if e["reason"] == "bad_json")["reply"].startswith("I am")
+    assert all(e["image"] and e["image_key"] for e in rejected)
+
+
+def test_generator_replies_survive_a_verifier_outage(tmp_path: Path) -> None:
+    records = _records()[:1]
+    key = records[0]["image_key"]
+    answer = QAResponder(TABLES)
+    down = {"verifier": True}
+
+    def responder(request: StubRequest) -> str:
+        if down["verifier"] and question_in(request.prompt) is not None:
+            raise StubBadRequest("verifier down")
+        return answer(request)
+
+    with (
+        vlm_stub(responder, images=PATHS) as stub,
+        ResultStore(tmp_path / "p.jsonl") as store,
+        ResultStore(tmp_path / "replies.jsonl") as replies,
+    ):
+        failed, _ = _run(stub, store, records, options={"replies": replies}, max_retries=0)
+        assert len(failed.failed) == 1 and len(replies) == 1
+        assert answer.generation_calls[key] == 1
+        down["verifier"] = False
+        done, _ = _run(stub, store, records, options={"replies": replies}, max_retries=0)
+        assert done.done == 1
+        rounds = next(store.records())["rounds"]
+    assert answer.generation_calls[key] == 1 + (rounds - 1)  # round 1 was not asked again

@@ -659,7 +659,7 @@ def main(argv: list[str] | None = None) -> None:
     from tests.support.qa_responder import QAResponder
 
     recognise = table_responder(tables)
-    questions = QAResponder(tables, with_bad_items=False)
+    questions = QAResponder(tables)  # good questions, and one bad one of every kind
 
     def respond(request: StubRequest) -> str:
         return recognise(request) or questions(request)

@@ -238,35 +238,31 @@ def select_command(
     bins: Annotated[int, typer.Option(min=1, help="Equal-width bins (paper rule).")] = 6,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
 ) -> None:
-    """Keep images by consistency: the paper's rule or a plain band; print the histograms."""
-    from trivia.engine.selection import select
+    """Keep images by consistency: the paper's rule or a plain band; print the histograms.
 
-    records = []
-    for number, line in enumerate(samples.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-            float(record["consistency"])
-        except (ValueError, KeyError, TypeError):
-            _err.print(f"{samples}:{number}: not a sample record (no consistency)")
-            raise typer.Exit(1) from None
-        records.append(record)
+    One record per image: when an image has several (two sample runs in one file), the latest
+    counts. Reads the file in one pass, holding an index rather than the records."""
+    from trivia.engine.select_file import select_file
+
     try:
-        selection = select(records, strategy.value, n=n, low=low, high=high, bins=bins, seed=seed)
+        chosen = select_file(
+            samples, out, strategy.value, n=n, low=low, high=high, bins=bins, seed=seed
+        )
     except ValueError as exc:
+        if "not a sample record" in str(exc):
+            fail(str(exc))
         raise typer.BadParameter(str(exc)) from None
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(
-        "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in selection.records),
-        encoding="utf-8",
-    )
-    before = [float(r["consistency"]) for r in records]
+    selection = chosen.selection
     after = [float(r["consistency"]) for r in selection.records]
-    _out.print(_histogram_table(before, after, bins=10))
+    _out.print(_histogram_table(chosen.consistencies, after, bins=10))
     shown_low = low if low is not None else (0.4 if strategy == Strategy.paper else 0.5)
     shown_high = high if high is not None else (1.0 if strategy == Strategy.paper else 0.9)
     _print_counts(selection, shown_low, shown_high)
+    if chosen.superseded:
+        _out.print(
+            f"{chosen.superseded} earlier records of an image were superseded by a later one "
+            "(one record per image is kept)"
+        )
     _out.print(f"wrote {len(selection.records)} records to {out}")
 
 

@@ -1,55 +1,69 @@
 """`trivia data qa`: verified, diverse question-answer pairs for the selected images.
 
 Beside the output ``DATASET.jsonl`` it keeps ``DATASET.progress.jsonl`` (one record per finished
-image: the resume point and the details of every drop) and writes ``DATASET.summary.json``
-(per-image counts, drops by reason, settings).
+image: the resume point and the details of every drop), ``DATASET.replies.jsonl`` (each
+generator reply, so a verifier outage does not cost generator work), ``DATASET.failed.jsonl``
+(unreadable images) and writes ``DATASET.rejected.jsonl`` (every rejected question with the
+verifier's answers, their F1 and the reason) and ``DATASET.summary.json``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-from collections import Counter
-from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table as RichTable
 
 from trivia.cli import data_app
-from trivia.cli.engine import ApiKey, Concurrency, MaxPixels, MinPixels, Timeout
-from trivia.engine.images import DEFAULT_MAX_PIXELS, DEFAULT_MIN_PIXELS
+from trivia.cli._common import (
+    DEFAULT_MAX_PIXELS,
+    DEFAULT_MIN_PIXELS,
+    AbortAfter,
+    ApiKey,
+    Concurrency,
+    MaxPixels,
+    MinPixels,
+    ProbeFor,
+    Timeout,
+    VLMOptions,
+    err,
+    fail,
+    failed_path,
+    on_outcome,
+    open_store,
+    out,
+    print_run,
+    progress,
+)
+from trivia.engine.qa_pipeline import QASettings
 
 if TYPE_CHECKING:
-    from trivia.engine.qa_pipeline import ImageOutcome, QASettings, QASummary
+    from trivia.engine.runner import RunSummary
+    from trivia.engine.store import ResultStore
     from trivia.engine.vlm import VLMClient
 
-_err = Console(stderr=True)
-_out = Console()
+_err = err
+_out = out
 #: Images listed one by one in the printed report; the summary file lists all.
 _SHOWN_IMAGES = 30
+_DEFAULTS = QASettings()
 
 Urls = list[str]
 
 
-def companion_paths(out: Path) -> tuple[Path, Path]:
-    """(progress store, summary file) kept beside the dataset `out`."""
-    stem = out.name.removesuffix(".jsonl")
-    return out.with_name(f"{stem}.progress.jsonl"), out.with_name(f"{stem}.summary.json")
+def companion_paths(output: Path) -> tuple[Path, Path]:
+    """(progress store, summary file) kept beside the dataset `output`."""
+    stem = output.name.removesuffix(".jsonl")
+    return output.with_name(f"{stem}.progress.jsonl"), output.with_name(f"{stem}.summary.json")
 
 
-def _client(
-    urls: list[str], option: str, model: str | None, api_key: str | None, **kwargs: Any
-) -> VLMClient:
-    from trivia.engine.vlm import VLMClient
-
-    try:
-        return VLMClient(urls, model=model, api_key=api_key, **kwargs)
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc), param_hint=option) from None
+def audit_paths(output: Path) -> tuple[Path, Path]:
+    """(generator replies, rejected questions) kept beside the dataset `output`."""
+    stem = output.name.removesuffix(".jsonl")
+    return output.with_name(f"{stem}.replies.jsonl"), output.with_name(f"{stem}.rejected.jsonl")
 
 
 @data_app.command("qa")
@@ -73,28 +87,52 @@ def qa_command(
             help="Images with their recognitions: `trivia data select` (or `sample`) output.",
         ),
     ],
-    out: Annotated[Path, typer.Option(help="Dataset JSONL in the training format.")],
-    per_image: Annotated[int, typer.Option(min=1, help="Questions kept per image.")] = 30,
-    rounds: Annotated[int, typer.Option(min=1, help="Most generation rounds per image.")] = 3,
+    output: Annotated[Path, typer.Option("--out", help="Dataset JSONL in the training format.")],
+    per_image: Annotated[
+        int, typer.Option(min=1, help="Questions kept per image.")
+    ] = _DEFAULTS.per_image,
+    rounds: Annotated[
+        int, typer.Option(min=1, help="Most generation rounds per image.")
+    ] = _DEFAULTS.rounds,
     candidates_per_round: Annotated[
         int, typer.Option(min=1, help="Questions asked of the generator per round.")
-    ] = 40,
+    ] = _DEFAULTS.candidates_per_round,
     with_threshold: Annotated[
         float, typer.Option(min=0.0, max=1.0, help="Keep if token F1 with the image ≥ this.")
-    ] = 0.8,
+    ] = _DEFAULTS.with_threshold,
     without_threshold: Annotated[
         float, typer.Option(min=0.0, max=1.0, help="Drop if token F1 without it ≥ this.")
-    ] = 0.8,
-    seed: Annotated[int, typer.Option(help="Seed of the generator's sampling.")] = 0,
+    ] = _DEFAULTS.without_threshold,
+    seed: Annotated[
+        int, typer.Option(help="Base seed of the generator's sampling.")
+    ] = _DEFAULTS.seed,
     generator_model: Annotated[
         str | None, typer.Option(help="Generator model (default: from /v1/models).")
     ] = None,
     verifier_model: Annotated[
         str | None, typer.Option(help="Verifier model (default: from /v1/models).")
     ] = None,
+    generator_revision: Annotated[
+        str | None, typer.Option(help="Generator checkpoint revision (part of the resume key).")
+    ] = None,
+    verifier_revision: Annotated[
+        str | None, typer.Option(help="Verifier checkpoint revision (part of the resume key).")
+    ] = None,
     generator_temperature: Annotated[
         float, typer.Option(min=0.0, help="Sampling temperature of the generator.")
-    ] = 0.7,
+    ] = _DEFAULTS.generator_temperature,
+    generator_top_p: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="Generator nucleus sampling (1: off).")
+    ] = _DEFAULTS.generator_top_p,
+    generator_top_k: Annotated[
+        int, typer.Option(min=-1, help="Generator top-k (-1: off).")
+    ] = _DEFAULTS.generator_top_k,
+    generator_min_p: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="Generator min-p (0: off).")
+    ] = _DEFAULTS.generator_min_p,
+    generator_repetition_penalty: Annotated[
+        float, typer.Option(min=0.0, help="Generator repetition penalty (1: off).")
+    ] = _DEFAULTS.generator_repetition_penalty,
     concurrency: Concurrency = 16,
     workers: Annotated[
         int | None,
@@ -104,13 +142,14 @@ def qa_command(
     max_pixels: MaxPixels = DEFAULT_MAX_PIXELS,
     min_pixels: MinPixels = DEFAULT_MIN_PIXELS,
     timeout: Timeout = 300.0,
+    abort_after: AbortAfter = 20,
+    probe_for: ProbeFor = 300.0,
 ) -> None:
     """Generate questions about each image, keep those a second model verifies with the image
     and cannot answer without it, remove near-duplicates, and keep a subset that covers the
-    table. Resumable: re-run the same command to finish an interrupted run."""
-    from trivia.engine.qa_dataset import read_selected, write_dataset
-    from trivia.engine.qa_pipeline import QASettings
-    from trivia.engine.store import ResultStore, StoreLocked
+    table. Resumable: re-run the same command to finish an interrupted run. Exit 0 all done,
+    3 unreadable images skipped, 1 server failures remain."""
+    from trivia.engine.qa_dataset import duplicate_images, iter_selected
 
     try:
         settings = QASettings(
@@ -121,75 +160,99 @@ def qa_command(
             without_threshold=without_threshold,
             seed=seed,
             generator_temperature=generator_temperature,
+            generator_top_p=generator_top_p,
+            generator_top_k=generator_top_k,
+            generator_min_p=generator_min_p,
+            generator_repetition_penalty=generator_repetition_penalty,
         )
-        records = read_selected(selected)
+        settings.generator_sampling  # noqa: B018 - checks the sampling fields
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
-    limits = {
-        "max_concurrency_per_endpoint": concurrency,
-        "request_timeout_s": timeout,
-        "max_pixels": max_pixels,
-        "min_pixels": min_pixels,
-    }
-    generator = _client(generator_url, "--generator-url", generator_model, api_key, **limits)
-    verifier = _client(verifier_url, "--verifier-url", verifier_model, api_key, **limits)
-    progress_path, summary_path = companion_paths(out)
+    duplicates = duplicate_images(selected)
+    if duplicates:
+        for problem in duplicates[:20]:
+            _err.print(problem)
+        fail(f"{len(duplicates)} images appear twice in {selected}; nothing was done")
     try:
-        store = ResultStore(progress_path)
-    except (StoreLocked, ValueError) as exc:
-        _err.print(f"[red]{exc}[/red]")
-        raise typer.Exit(1) from None
+        total = sum(1 for _ in iter_selected(selected))
+    except ValueError as exc:
+        fail(str(exc))
+    generator = VLMOptions(
+        generator_url, generator_model, api_key, concurrency, timeout, max_pixels, min_pixels
+    ).client("--generator-url")
+    verifier = VLMOptions(
+        verifier_url, verifier_model, api_key, concurrency, timeout, max_pixels, min_pixels
+    ).client("--verifier-url")
+    progress_path, summary_path = companion_paths(output)
+    replies_path, rejected_path = audit_paths(output)
+    store = open_store(progress_path)
+    replies = open_store(replies_path)
+    unreadable = open_store(failed_path(output))
     in_flight = workers or concurrency * len(generator.stats())
+    from trivia.engine.qa_dataset import write_dataset
+    from trivia.engine.qa_summary import SummaryBuilder
+
+    builder = SummaryBuilder()
     try:
-        summary, keys, models = _run(generator, verifier, records, store, settings, in_flight)
-        rows, used = write_dataset(store, keys, out)
+        run, keys, models = _run(
+            generator,
+            verifier,
+            iter_selected(selected),
+            total,
+            (store, replies, unreadable),
+            settings,
+            in_flight,
+            (generator_revision, verifier_revision),
+            {"abort_after": abort_after, "probe_for_s": probe_for},
+        )
+        rows = write_dataset(store, keys, output, rejected=rejected_path, on_record=builder.add)
     finally:
         store.close()
-    report = _summary(
-        summary,
-        used,
+        replies.close()
+        unreadable.close()
+    report = builder.summary(
+        run,
         settings,
         models,
-        paths={"input": selected, "output": out, "progress": progress_path},
+        paths={
+            "input": selected,
+            "output": output,
+            "progress": progress_path,
+            "rejected": rejected_path,
+            "replies": replies_path,
+        },
         rows=rows,
     )
     summary_path.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", "utf-8")
     _print_report(report)
-    _out.print(f"wrote {rows} rows to {out}; summary: {summary_path}")
-    if summary.failed:
-        _err.print(f"[red]{len(summary.failed)} images failed[/red] (re-run to retry them)")
-        raise typer.Exit(1)
+    print_run(run, "images done", progress_path, len(keys))
+    _out.print(
+        f"wrote {rows} rows to {output}; rejected questions: {rejected_path}; "
+        f"summary: {summary_path}"
+    )
+    raise typer.Exit(run.exit_code)
 
 
 def _run(
     generator: VLMClient,
     verifier: VLMClient,
-    records: list[dict[str, Any]],
-    store: Any,
+    records: Any,
+    total: int,
+    stores: tuple[ResultStore, ResultStore, ResultStore],
     settings: QASettings,
     workers: int,
-) -> tuple[QASummary, list[str], dict[str, str]]:
+    revisions: tuple[str | None, str | None],
+    abort: dict[str, Any],
+) -> tuple[RunSummary, list[str], dict[str, Any]]:
     from trivia.engine.qa_pipeline import generate_qa
     from trivia.llm.errors import LLMError
 
-    async def run() -> tuple[QASummary, list[str], dict[str, str]]:
+    store, replies, unreadable = stores
+
+    async def run() -> tuple[RunSummary, list[str], dict[str, Any]]:
         async with generator, verifier:
-            with Progress(
-                TextColumn("{task.description}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeElapsedColumn(),
-                console=_err,
-            ) as progress:
-                task = progress.add_task("questions", total=len(records))
-
-                def advance(outcome: ImageOutcome) -> None:
-                    progress.advance(task)
-                    if outcome.status == "failed":
-                        progress.console.print(
-                            f"[red]failed[/red] {outcome.image}: {outcome.error}"
-                        )
-
+            with progress() as bar:
+                task = bar.add_task("questions", total=total)
                 summary, keys = await generate_qa(
                     generator,
                     verifier,
@@ -197,64 +260,22 @@ def _run(
                     store,
                     settings,
                     workers=workers,
-                    on_outcome=advance,
+                    replies=replies,
+                    unreadable=unreadable,
+                    on_outcome=on_outcome(bar, task),
+                    model_revisions=revisions,
+                    **abort,
                 )
             models = {
-                "generator": await generator.model_name(),
-                "verifier": await verifier.model_name(),
+                "generator": await generator.model_fingerprint(revisions[0]),
+                "verifier": await verifier.model_fingerprint(revisions[1]),
             }
             return summary, keys, models
 
     try:
         return asyncio.run(run())
-    except LLMError as exc:  # the model names could not be read: nothing was done
-        _err.print(f"[red]{exc}[/red]")
-        raise typer.Exit(1) from None
-
-
-def _summary(
-    summary: QASummary,
-    used: list[dict[str, Any]],
-    settings: QASettings,
-    models: dict[str, str],
-    *,
-    paths: dict[str, Path],
-    rows: int,
-) -> dict[str, Any]:
-    """The JSON summary: this run's outcome and the whole dataset's counts and drops."""
-    from trivia.engine.qa_candidate import DROP_REASONS
-
-    drops: Counter[str] = Counter()
-    for record in used:
-        drops.update(record.get("drops", {}))
-    per_image = [
-        {
-            "image": record["image"],
-            "key": record["key"],
-            "candidates": record["candidates"],
-            "verified": record["verified"],
-            "kept": len(record["qa_pairs"]),
-            "rounds": record["rounds"],
-            "drops": record["drops"],
-            "table": record["table"],
-            "coverage": record["coverage"],
-        }
-        for record in used
-    ]
-    return {
-        **{name: str(path) for name, path in paths.items()},
-        "models": models,
-        "settings": asdict(settings),
-        "run": {"done": summary.done, "skipped": summary.skipped, "failed": len(summary.failed)},
-        "images": len(used),
-        "rows": rows,
-        "candidates": sum(r["candidates"] for r in used),
-        "kept": sum(len(r["qa_pairs"]) for r in used),
-        "drops": {reason: drops[reason] for reason in DROP_REASONS if drops[reason]},
-        "drop_reasons": DROP_REASONS,
-        "per_image": per_image,
-        "failed": [{"image": f.image, "error": f.error} for f in summary.failed],
-    }
+    except LLMError as exc:  # the models could not be read: nothing was done
+        fail(str(exc))
 
 
 def _print_report(report: dict[str, Any]) -> None:
@@ -290,6 +311,29 @@ def _print_report(report: dict[str, Any]) -> None:
     run = report["run"]
     _out.print(
         f"{report['images']} images ({run['done']} done now, {run['skipped']} earlier, "
-        f"{run['failed']} failed): {report['kept']} of {report['candidates']} proposed "
-        f"questions kept"
+        f"{run['failed']} failed, {run['unreadable']} unreadable): {report['kept']} of "
+        f"{report['candidates']} proposed questions kept"
     )
+
+
+@data_app.command("review")
+def review_command(
+    folder: Annotated[
+        Path,
+        typer.Argument(
+            exists=True, file_okay=False, help="Folder of a `trivia data qa` run (its --out's)."
+        ),
+    ],
+    output: Annotated[Path, typer.Option("--out", help="The index page (HTML) to write.")],
+    limit: Annotated[
+        int | None, typer.Option(min=1, help="At most this many images (default: all).")
+    ] = None,
+) -> None:
+    """Pages to judge the questions: per image, the image, the recognised table with the kept
+    answers' cells highlighted, the kept pairs, and every rejected question with its reason."""
+    from trivia.engine.review import write_review
+
+    index, shown = write_review(folder, output, limit=limit)
+    if shown == 0:
+        fail(f"no *.progress.jsonl records in {folder}")
+    _out.print(f"wrote {index} and {shown} image pages")

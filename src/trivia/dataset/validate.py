@@ -58,6 +58,18 @@ def _line_problems(raw: bytes, base_dir: Path) -> Iterator[str]:
             yield f"image not found: {image}"
 
 
+def _first_image(raw: bytes, base_dir: Path) -> str | None:
+    """The row's image as a resolved path: one image is one training row."""
+    try:
+        images = json.loads(raw).get("images")
+    except (ValueError, AttributeError):
+        return None
+    if not isinstance(images, list) or not images or not isinstance(images[0], str):
+        return None
+    image = Path(images[0])
+    return str(image if image.is_absolute() else (base_dir / image).resolve())
+
+
 def validate_jsonl(path: Path, *, display_name: str | None = None) -> ValidationReport:
     """Check every row of a JSONL dataset file; blank lines are skipped.
 
@@ -66,11 +78,18 @@ def validate_jsonl(path: Path, *, display_name: str | None = None) -> Validation
     name = display_name if display_name is not None else str(path)
     base_dir = path.parent
     report = ValidationReport()
+    first_line: dict[str, int] = {}  # image → the line that first used it
     with path.open("rb") as lines:
         for number, raw in enumerate(lines, start=1):
             if not raw.strip():
                 continue
             reasons = list(_line_problems(raw, base_dir))
+            if not reasons:
+                image = _first_image(raw, base_dir)
+                if image is not None and image in first_line:
+                    reasons.append(f"the same image as line {first_line[image]} ({image})")
+                elif image is not None:
+                    first_line[image] = number
             if reasons:
                 report.bad_rows += 1
                 report.problems.extend(Problem(name, number, reason) for reason in reasons)

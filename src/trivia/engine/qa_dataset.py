@@ -9,11 +9,12 @@ same format with ``<image>``, a placeholder assistant turn, the image path and `
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from trivia.dataset import row_problems
 from trivia.engine.prompts import recognition_prompt
@@ -22,6 +23,8 @@ from trivia.tables import TableFormat
 
 __all__ = [
     "PLACEHOLDER_ANSWER",
+    "duplicate_images",
+    "iter_selected",
     "read_selected",
     "recognitions",
     "table_format",
@@ -33,14 +36,14 @@ __all__ = [
 PLACEHOLDER_ANSWER = "<table></table>"
 
 
-def read_selected(path: Path) -> list[dict[str, Any]]:
-    """The records of a `samples.jsonl` / `selected.jsonl`, with ``image`` paths made absolute.
+def iter_selected(path: Path) -> Iterator[dict[str, Any]]:
+    """The records of a `samples.jsonl` / `selected.jsonl`, one at a time, ``image`` made absolute.
 
     A relative image path counts from the file's folder. Blank lines are skipped; a line that
     is not a JSON object with an ``image`` raises ValueError naming it.
     """
-    records = []
-    with Path(path).open(encoding="utf-8") as lines:
+    path = Path(path)
+    with path.open(encoding="utf-8") as lines:
         for number, line in enumerate(lines, start=1):
             if not line.strip():
                 continue
@@ -52,8 +55,43 @@ def read_selected(path: Path) -> list[dict[str, Any]]:
                 raise ValueError(f"{path}:{number}: not a sample record with an image")
             image = Path(record["image"])
             record["image"] = str(image if image.is_absolute() else (path.parent / image).resolve())
-            records.append(record)
-    return records
+            yield record
+
+
+def read_selected(path: Path) -> list[dict[str, Any]]:
+    """Every record of `iter_selected` in a list (small files; the command streams)."""
+    return list(iter_selected(path))
+
+
+def duplicate_images(path: Path) -> list[str]:
+    """One message per image that appears on two lines of a sample file, naming both lines.
+
+    Images are named by ``image_key`` (their content hash) where the record has one, else by
+    path. One pass, keeping only a key and a line number per image.
+    """
+    first: dict[str, int] = {}
+    problems = []
+    with Path(path).open(encoding="utf-8") as lines:
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                continue  # reported by the reader
+            if not isinstance(record, dict):
+                continue
+            name = record.get("image_key") or record.get("image")
+            if not isinstance(name, str):
+                continue
+            if name in first:
+                problems.append(
+                    f"{path}:{number}: the same image as line {first[name]} "
+                    f"({record.get('image')}); keep one record per image (`trivia data select`)"
+                )
+            else:
+                first[name] = number
+    return problems
 
 
 def recognitions(record: Mapping[str, Any]) -> tuple[list[str], list[bool] | None]:
@@ -90,30 +128,58 @@ def training_row(result: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def write_dataset(
-    store: ResultStore, keys: Sequence[str], out: Path
-) -> tuple[int, list[dict[str, Any]]]:
-    """Write the training rows of the records named by `keys` to `out`, replacing it at once.
+    store: ResultStore,
+    keys: Iterable[str],
+    out: Path,
+    *,
+    rejected: Path | None = None,
+    on_record: Callable[[Mapping[str, Any]], None] | None = None,
+) -> int:
+    """Write the training rows of the store records named by `keys` to `out`, replacing it at
+    once, and every rejected question of those records to `rejected` (JSONL, one per line with
+    its image and reason). Streams the store: memory holds the keys, not the records.
 
-    Records without a kept question make no row. Returns (rows written, the records used, in
-    `keys` order, one per key).
+    Records without a kept question make no row. `on_record` sees each record used (for the
+    summary). Returns the rows written.
     """
-    wanted = dict.fromkeys(keys)
-    found: dict[str, dict[str, Any]] = {}
-    for record in store.records():
-        if record.get("key") in wanted:
-            found.setdefault(record["key"], record)
-    results = [found[key] for key in wanted if key in found]
-    rows = [training_row(result) for result in results if result["qa_pairs"]]
-    for row in rows:
-        problems = row_problems(row)
-        if problems:
-            raise ValueError(f"{row['images'][0]}: {'; '.join(problems)}")
+    wanted = set(keys)
     out.parent.mkdir(parents=True, exist_ok=True)
     partial = out.with_name(out.name + ".partial")
-    with partial.open("w", encoding="utf-8") as file:
-        for row in rows:
+    audit = rejected.with_name(rejected.name + ".partial") if rejected is not None else None
+    rows = 0
+    used: set[str] = set()
+    with partial.open("w", encoding="utf-8") as file, _maybe_open(audit) as audit_file:
+        for record in store.records():
+            key = record.get("key")
+            if key not in wanted or key in used:
+                continue
+            used.add(key)
+            if on_record is not None:
+                on_record(record)
+            if audit_file is not None:
+                for entry in record.get("rejected", ()):
+                    line = {"image": record["image"], "image_key": record.get("image_key")}
+                    audit_file.write(json.dumps(line | entry, ensure_ascii=False) + "\n")
+            if not record["qa_pairs"]:
+                continue
+            row = training_row(record)
+            problems = row_problems(row)
+            if problems:
+                raise ValueError(f"{row['images'][0]}: {'; '.join(problems)}")
             file.write(json.dumps(row, ensure_ascii=False) + "\n")
+            rows += 1
         file.flush()
         os.fsync(file.fileno())
     partial.replace(out)
-    return len(rows), results
+    if audit is not None and rejected is not None:
+        audit.replace(rejected)
+    return rows
+
+
+@contextlib.contextmanager
+def _maybe_open(path: Path | None) -> Iterator[TextIO | None]:
+    if path is None:
+        yield None
+        return
+    with path.open("w", encoding="utf-8") as handle:
+        yield handle

@@ -33,8 +33,8 @@ import asyncio
 import math
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +52,7 @@ from trivia.engine.qa_prompts import (
     parse_candidates,
     verification_prompt,
 )
+from trivia.engine.runner import Outcome, RunSummary, Unreadable, file_identity, run_job
 from trivia.engine.sampling_params import GREEDY, SamplingParams
 from trivia.engine.store import ResultStore, work_key
 from trivia.engine.vlm import VLMClient
@@ -59,9 +60,8 @@ from trivia.llm.errors import LLMError
 from trivia.metrics import qa_f1
 
 __all__ = [
-    "ImageOutcome",
+    "QAJob",
     "QASettings",
-    "QASummary",
     "consensus_grounding",
     "generate_qa",
     "qa_key",
@@ -126,11 +126,12 @@ def qa_key(
     outputs: Sequence[str],
     generator: VLMClient,
     verifier: VLMClient,
-    models: tuple[str, str],
+    models: tuple[Any, Any],
     settings: QASettings,
 ) -> str:
     """The resume key of one image's questions: the image, the recognitions the answers are
-    located in, both models and the pixel limits they see the image at, and every setting."""
+    located in, both models' fingerprints and the pixel limits they see the image at, and every
+    setting."""
     return work_key(
         "qa",
         key_of_image,
@@ -140,42 +141,6 @@ def qa_key(
         PROMPT_VERSION,
         sorted(asdict(settings).items()),
     )
-
-
-@dataclass(frozen=True, slots=True)
-class ImageOutcome:
-    """What happened to one image: "done", "skipped" (already written) or "failed"."""
-
-    image: str
-    status: str
-    kept: int = 0
-    candidates: int = 0
-    drops: Mapping[str, int] = field(default_factory=dict)
-    error: str | None = None
-
-
-@dataclass
-class QASummary:
-    """Counts of one run: images by outcome, questions kept, and drops by reason."""
-
-    done: int = 0
-    skipped: int = 0
-    failed: list[ImageOutcome] = field(default_factory=list)
-    kept: int = 0
-    candidates: int = 0
-    drops: Counter[str] = field(default_factory=Counter)
-
-    def add(self, outcome: ImageOutcome) -> None:
-        if outcome.status == "failed":
-            self.failed.append(outcome)
-            return
-        if outcome.status == "done":
-            self.done += 1
-        else:
-            self.skipped += 1
-        self.kept += outcome.kept
-        self.candidates += outcome.candidates
-        self.drops.update(outcome.drops)
 
 
 def consensus_grounding(record: Mapping[str, Any]) -> tuple[int | None, Grounding | None]:
@@ -202,16 +167,32 @@ class _ImageRun:
         verifier: VLMClient,
         settings: QASettings,
         record: Mapping[str, Any],
+        replies: ResultStore | None = None,
+        key: str = "",
     ) -> None:
         self.generator = generator
         self.verifier = verifier
         self.settings = settings
         self.record = record
+        self.replies = replies
+        self.key = key
         self.drops: Counter[str] = Counter()
         self.proposed: list[Candidate] = []  # passed the filters, in the order proposed
         self.verified: list[Candidate] = []
+        self.rejected: list[dict[str, Any]] = []
         self.candidates = 0
         self.rounds = 0
+
+    def _reject(self, reason: str, candidate: Candidate | None = None, **details: Any) -> None:
+        self.drops[reason] += 1
+        entry: dict[str, Any] = {"reason": reason}
+        if candidate is not None:
+            entry |= {
+                "question": candidate.question,
+                "answer": candidate.answer,
+                "round": candidate.round,
+            }
+        self.rejected.append(entry | details)
 
     async def run(self, key_of_image: str) -> dict[str, Any]:
         image = Path(self.record["image"])
@@ -228,11 +209,15 @@ class _ImageRun:
             for c in self.verified
         ]
         picked = select_diverse(locations, self.settings.per_image)
-        self.drops["surplus"] += len(self.verified) - len(picked)
+        chosen = set(picked)
+        for index, candidate in enumerate(self.verified):
+            if index not in chosen:
+                self._reject("surplus", candidate, location=_location_json(locations[index]))
         kept = [self.verified[i] for i in picked]
         kept_locations = [locations[i] for i in picked]
         shape = (grounding.n_rows, grounding.n_cols) if grounding is not None else (0, 0)
         reach = coverage(kept_locations, *shape)
+        texts, _ = recognitions(self.record)
         return {
             "image": str(image),
             "image_key": key_of_image,
@@ -242,8 +227,10 @@ class _ImageRun:
             "candidates": self.candidates,
             "verified": len(self.verified),
             "drops": {reason: self.drops[reason] for reason in DROP_REASONS if self.drops[reason]},
+            "rejected": self.rejected,
             "rounds": self.rounds,
             "consensus": consensus,
+            "recognition": texts[consensus] if consensus is not None else None,
             "table": {"rows": shape[0], "cols": shape[1]},
             "coverage": {
                 "rows": reach.rows,
@@ -251,24 +238,30 @@ class _ImageRun:
                 "row_share": round(reach.row_share, 4),
                 "col_share": round(reach.col_share, 4),
             },
+            "sampling": {
+                "generator": self.settings.generator_sampling.as_record(),
+                "verifier": self.settings.verifier_sampling.as_record(),
+            },
         }
 
     def _encode(self, image: Path) -> tuple[str, str]:
-        generator_url = self.generator.encode(image)
-        same_limits = (self.generator.max_pixels, self.generator.min_pixels) == (
-            self.verifier.max_pixels,
-            self.verifier.min_pixels,
-        )
-        return generator_url, generator_url if same_limits else self.verifier.encode(image)
+        try:
+            generator_url = self.generator.encode(image)
+            same_limits = (self.generator.max_pixels, self.generator.min_pixels) == (
+                self.verifier.max_pixels,
+                self.verifier.min_pixels,
+            )
+            return generator_url, generator_url if same_limits else self.verifier.encode(image)
+        except (OSError, ValueError) as exc:
+            raise Unreadable(str(exc)) from None
 
-    async def _round(
-        self,
-        round_: int,
-        key_of_image: str,
-        generator_url: str,
-        verifier_url: str,
-        table_text: Sequence[str],
-    ) -> None:
+    async def _generate(self, round_: int, key_of_image: str, generator_url: str) -> str:
+        """The generator's reply for this round: saved, so an outage later in the image (the
+        verifier's) does not cost the generator's work again."""
+        saved_key = work_key("reply", self.key, round_)
+        saved = self.replies.get(saved_key) if self.replies is not None else None
+        if saved is not None:
+            return str(saved["reply"])
         prompt = generation_prompt(
             self.settings.candidates_per_round, [c.question for c in self.proposed]
         )
@@ -278,36 +271,57 @@ class _ImageRun:
             sampling=self.settings.generator_sampling,
             seed_parts=(key_of_image, round_),
         )
-        parsed = parse_candidates(reply.text, round=round_)
+        if self.replies is not None:
+            self.replies.write({"key": saved_key, "round": round_, "reply": reply.text})
+        return reply.text
+
+    async def _round(
+        self,
+        round_: int,
+        key_of_image: str,
+        generator_url: str,
+        verifier_url: str,
+        table_text: Sequence[str],
+    ) -> None:
+        text = await self._generate(round_, key_of_image, generator_url)
+        parsed = parse_candidates(text, round=round_)
         self.candidates += len(parsed.candidates) + sum(
             n for reason, n in parsed.drops.items() if reason != "bad_json"
         )
-        self.drops.update(parsed.drops)
+        if parsed.drops["bad_json"]:
+            self._reject("bad_json", None, round=round_, reply=text[:2000])
+        for reason, item in parsed.rejected:
+            self._reject(reason, None, round=round_, item=item)
         allowed = []
         for candidate in parsed.candidates:
             reason = rejection_reason(candidate.question, candidate.answer, table_text=table_text)
             if reason is None:
                 allowed.append(candidate)
             else:
-                self.drops[reason] += 1
+                self._reject(reason, candidate)
         fresh, repeated = dedupe(allowed, earlier=self.proposed, exact_only=True)
-        self.drops["duplicate"] += len(repeated)
+        for candidate in repeated:
+            self._reject("duplicate", candidate, stage="before verification")
         self.proposed.extend(fresh)
         async with asyncio.TaskGroup() as group:  # a failed call cancels the image's others
             checks = [group.create_task(self._check(c, verifier_url)) for c in fresh]
-        verdicts = [check.result() for check in checks]
         passed = []
-        for candidate, verdict in zip(fresh, verdicts, strict=True):
+        for candidate, check in zip(fresh, checks, strict=True):
+            verdict, details = check.result()
             if verdict is None:
                 passed.append(candidate)
             else:
-                self.drops[verdict] += 1
+                self._reject(verdict, candidate, **details)
         new, duplicates = dedupe(passed, earlier=self.verified)
-        self.drops["duplicate"] += len(duplicates)
+        for candidate in duplicates:
+            self._reject("duplicate", candidate, stage="after verification")
         self.verified.extend(new)
 
-    async def _check(self, candidate: Candidate, verifier_url: str) -> str | None:
-        """None when the verifier confirms the answer with the image and misses it without."""
+    async def _check(
+        self, candidate: Candidate, verifier_url: str
+    ) -> tuple[str | None, dict[str, Any]]:
+        """(None, …) when the verifier confirms the answer with the image and misses it
+        without; else the drop reason. Either way, what the verifier said and its F1."""
         sampling = self.settings.verifier_sampling
         async with asyncio.TaskGroup() as group:
             blind = group.create_task(
@@ -320,11 +334,19 @@ class _ImageRun:
                     sampling=sampling,
                 )
             )
-        if qa_f1(blind.result().text, candidate.answer) >= self.settings.without_threshold:
-            return "blind_answerable"
-        if qa_f1(seen.result().text, candidate.answer) < self.settings.with_threshold:
-            return "wrong"
-        return None
+        blind_f1 = qa_f1(blind.result().text, candidate.answer)
+        seen_f1 = qa_f1(seen.result().text, candidate.answer)
+        details = {
+            "without_image": blind.result().text,
+            "without_image_f1": round(blind_f1, 4),
+            "with_image": seen.result().text,
+            "with_image_f1": round(seen_f1, 4),
+        }
+        if blind_f1 >= self.settings.without_threshold:
+            return "blind_answerable", details
+        if seen_f1 < self.settings.with_threshold:
+            return "wrong", details
+        return None, details
 
 
 def _first(group: BaseExceptionGroup) -> BaseException:
@@ -341,83 +363,108 @@ def _location_json(location: Location | None) -> list[int] | None:
     return [location.row, location.col, location.rowspan, location.colspan]
 
 
+@dataclass
+class QAJob:
+    """`trivia data qa` as a runner job: one selected record in, one image's questions out."""
+
+    generator: VLMClient
+    verifier: VLMClient
+    settings: QASettings
+    fingerprints: tuple[dict[str, Any], dict[str, Any]]
+    replies: ResultStore | None = None
+
+    def name(self, item: Mapping[str, Any]) -> str:
+        return str(item["image"])
+
+    def identity(self, item: Mapping[str, Any]) -> str:
+        return file_identity(Path(item["image"]))
+
+    async def key(self, item: Mapping[str, Any]) -> str:
+        known = item.get("image_key")
+        source = known if isinstance(known, str) and known else None
+        if source is None:
+            try:
+                source = await asyncio.to_thread(image_key, Path(item["image"]))
+            except OSError as exc:
+                raise Unreadable(f"cannot read: {exc}") from None
+        texts, _ = recognitions(item)
+        return qa_key(
+            source, texts, self.generator, self.verifier, self.fingerprints, self.settings
+        )
+
+    async def run(self, item: Mapping[str, Any], key: str) -> dict[str, Any]:
+        known = item.get("image_key")
+        source = known if isinstance(known, str) and known else None
+        source = source or await asyncio.to_thread(image_key, Path(item["image"]))
+        started = time.monotonic()
+        run = _ImageRun(self.generator, self.verifier, self.settings, item, self.replies, key)
+        try:
+            result = await run.run(source)
+        except* LLMError as errors:
+            raise _first(errors) from None
+        except* Unreadable as errors:
+            raise _first(errors) from None
+        return {
+            **result,
+            "generator": self.fingerprints[0]["model"],
+            "verifier": self.fingerprints[1]["model"],
+            "model_fingerprints": {
+                "generator": self.fingerprints[0],
+                "verifier": self.fingerprints[1],
+            },
+            "seconds": round(time.monotonic() - started, 3),
+        }
+
+
 async def generate_qa(
     generator: VLMClient,
     verifier: VLMClient,
-    records: Sequence[Mapping[str, Any]],
+    records: Iterable[Mapping[str, Any]],
     store: ResultStore,
     settings: QASettings,
     *,
     workers: int = 8,
-    on_outcome: Callable[[ImageOutcome], None] | None = None,
-) -> tuple[QASummary, list[str]]:
-    """Questions for every record not yet in `store`; (summary, the work keys of `records`).
+    replies: ResultStore | None = None,
+    unreadable: ResultStore | None = None,
+    on_outcome: Callable[[Outcome], None] | None = None,
+    model_revisions: tuple[str | None, str | None] = (None, None),
+    **abort: Any,
+) -> tuple[RunSummary, list[str]]:
+    """Questions for every record not yet in `store`; (summary, the work key of every record).
 
-    `workers` images are in progress at once; their calls are bounded by the clients'
-    per-endpoint limits. The keys, in input order, say which store records make the dataset.
+    `records` are read as they are needed (a generator over a file is fine). `workers` images
+    are in progress at once; their calls are bounded by the clients' per-endpoint limits.
+    `replies` keeps each generator reply (per image and round) for the next run. The keys say
+    which store records make the dataset.
     """
-    models = (await generator.model_name(), await verifier.model_name())
-    written = {record["key"]: record for record in store.records()}
-    summary = QASummary()
-    keys: list[str | None] = [None] * len(records)
-    queue: asyncio.Queue[int] = asyncio.Queue()
-    for index in range(len(records)):
-        queue.put_nowait(index)
+    fingerprints = (
+        await generator.model_fingerprint(model_revisions[0]),
+        await verifier.model_fingerprint(model_revisions[1]),
+    )
+    job = QAJob(generator, verifier, settings, fingerprints, replies)
+    keys: list[str] = []
 
-    async def one(index: int) -> ImageOutcome:
-        record = records[index]
-        image = str(record["image"])
-        try:
-            known = record.get("image_key")
-            source = known if isinstance(known, str) and known else None
-            source = source or await asyncio.to_thread(image_key, Path(image))
-        except OSError as exc:
-            return ImageOutcome(image, "failed", error=f"cannot read: {exc}")
-        texts, _ = recognitions(record)
-        key = qa_key(source, texts, generator, verifier, models, settings)
-        keys[index] = key
-        if store.done(key):
-            done = written.get(key, {})
-            return ImageOutcome(
-                image,
-                "skipped",
-                len(done.get("qa_pairs", ())),
-                done.get("candidates", 0),
-                done.get("drops", {}),
-            )
-        started = time.monotonic()
-        run = _ImageRun(generator, verifier, settings, record)
-        failure: str | None = None
-        try:
-            result = await run.run(source)
-        except* LLMError as errors:
-            failure = str(_first(errors))
-        except* (OSError, ValueError) as errors:  # the image cannot be read or decoded
-            failure = f"{type(_first(errors)).__name__}: {_first(errors)}"
-        if failure is not None:
-            return ImageOutcome(image, "failed", error=failure)
-        result = {
-            "key": key,
-            **result,
-            "generator": models[0],
-            "verifier": models[1],
-            "seconds": round(time.monotonic() - started, 3),
-        }
-        store.write(result)
-        return ImageOutcome(
-            image, "done", len(result["qa_pairs"]), result["candidates"], result["drops"]
-        )
+    class _KeyedJob:
+        """The job, noting each key in input order as it is made."""
 
-    async def worker() -> None:
-        while True:
-            try:
-                index = queue.get_nowait()
-            except asyncio.QueueEmpty:
-                return
-            outcome = await one(index)
-            summary.add(outcome)
-            if on_outcome is not None:
-                on_outcome(outcome)
+        name = staticmethod(job.name)
+        identity = staticmethod(job.identity)
+        run = staticmethod(job.run)
 
-    await asyncio.gather(*(worker() for _ in range(max(1, workers))))
-    return summary, [key for key in keys if key is not None]
+        @staticmethod
+        async def key(item: Mapping[str, Any]) -> str:
+            key = await job.key(item)
+            keys.append(key)
+            return key
+
+    summary = await run_job(
+        _KeyedJob(),
+        records,
+        store,
+        unreadable=unreadable,
+        workers=workers,
+        on_outcome=on_outcome,
+        probe=generator.probe,
+        **abort,
+    )
+    return summary, keys

@@ -113,6 +113,8 @@ class ParsedReply:
 
     candidates: list[Candidate] = field(default_factory=list)
     drops: Counter[str] = field(default_factory=Counter)
+    #: (reason, the item as proposed) for each item dropped while reading.
+    rejected: list[tuple[str, Any]] = field(default_factory=list)
 
 
 def _strip_fences(text: str) -> str:
@@ -200,8 +202,10 @@ def parse_candidates(text: str, *, round: int = 0) -> ParsedReply:
             answer = answer[0]
         if not isinstance(question, str) or not question or answer is None or answer == "":
             parsed.drops["malformed"] += 1
+            parsed.rejected.append(("malformed", item))
         elif isinstance(answer, list):
             parsed.drops["multi_value"] += 1
+            parsed.rejected.append(("multi_value", item))
         else:
             parsed.candidates.append(Candidate(question, answer, round))
     return parsed
