@@ -8,14 +8,13 @@ CPU is this process's CPU time (the stub is another process) divided by the call
 elapsed time divided by the calls (ideal: 50 ms / 64 slots = 0.78 ms); new conns, the
 connections the stub saw opened during the measured calls (after a warm-up that opens the pool).
 
-- aiohttp: the client's default, `httpx_aiohttp.AiohttpTransport` on an aiohttp connector sized
-  to the concurrency (`trivia.qa.client.aiohttp_transport`).
-- httpx default: httpx's own pool (httpcore, with sniffio installed), for reference; it is slow
+- aiohttp: the client's default, the OpenAI SDK's `DefaultAioHttpClient` with a connection
+  limit sized to the concurrency (`trivia.llm.client.aiohttp_client`).
+- httpx default: the SDK's httpx pool (`DefaultAsyncHttpxClient`), for reference; it is slow
   enough per call that it runs fewer calls.
 
-The project's earlier hand-written HTTP/1.1 transport measured 0.30 ms CPU per call here, against
-0.40–0.42 ms for aiohttp and 8.6–8.8 ms for httpx's pool (two cores, shared); aiohttp's extra
-~0.1 ms per call was judged a fair price for not keeping an HTTP parser of our own.
+Earlier figures on two shared cores: a hand-written HTTP/1.1 transport 0.30 ms CPU per call,
+the hand-written client on aiohttp 0.40–0.42 ms, httpx's pool 8.6–8.8 ms.
 """
 
 from __future__ import annotations
@@ -29,12 +28,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
+import httpx2
+import openai
 from rich.console import Console
 from rich.table import Table as RichTable
 from tests.support.openai_stub import openai_stub
 
-from trivia.qa.client import QAClient, aiohttp_transport
+from trivia.llm.client import aiohttp_client
+from trivia.qa.client import QAClient
 
 SAMPLES = Path(__file__).resolve().parents[1] / "examples" / "pubtabnet"
 CALLS = 5_000
@@ -51,7 +52,7 @@ class Variant:
     """One transport under test."""
 
     name: str
-    make: Callable[[], httpx.AsyncBaseTransport]
+    make: Callable[[int], httpx2.AsyncClient]  # the HTTP client for a connection limit
     calls: int
 
 
@@ -66,11 +67,11 @@ class Round:
 
 
 VARIANTS = (
-    Variant("aiohttp (httpx-aiohttp)", lambda: aiohttp_transport(CONCURRENCY), CALLS),
+    Variant("aiohttp (DefaultAioHttpClient)", aiohttp_client, CALLS),
     Variant(
-        "httpx default (httpcore)",
-        lambda: httpx.AsyncHTTPTransport(
-            limits=httpx.Limits(max_connections=CONCURRENCY, max_keepalive_connections=CONCURRENCY)
+        "httpx default (DefaultAsyncHttpxClient)",
+        lambda n: openai.DefaultAsyncHttpxClient(
+            limits=httpx2.Limits(max_connections=n, max_keepalive_connections=n)
         ),
         REFERENCE_CALLS,
     ),
@@ -101,7 +102,7 @@ def main() -> None:
 async def _measure(stub: object, variant: Variant, tables: list[str]) -> Round:
     url = stub.url  # type: ignore[attr-defined]
     async with QAClient(
-        url, model="trivia-stub", max_concurrency_per_endpoint=CONCURRENCY, transport=variant.make()
+        url, model="trivia-stub", max_concurrency_per_endpoint=CONCURRENCY, http_client=variant.make
     ) as client:
         # Warm up: open the connections and settle the pools before the clock starts.
         await asyncio.gather(

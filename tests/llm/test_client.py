@@ -14,8 +14,8 @@ from prometheus_client import REGISTRY
 from tests.support.openai_stub import openai_stub
 
 from trivia.llm import ChatClient, ChatReply, LLMError
+from trivia.llm.errors import QAError
 from trivia.qa.client import QAClient
-from trivia.qa.errors import QAError
 
 FAST = {"backoff_base_s": 0.01, "backoff_max_s": 0.05}
 MESSAGES = [{"role": "user", "content": "Say hi."}]
@@ -107,12 +107,12 @@ def test_a_reply_without_choices_is_a_bad_response_and_not_retried():
     assert caught.value.kind == "bad_response" and len(served) == 1
 
 
-def test_the_answering_client_is_a_chat_client_raising_qaerror():
+def test_the_answering_client_holds_a_chat_client_and_raises_qaerror():
     with openai_stub(failure="400") as stub:
 
         async def go():
             async with QAClient(stub.url, model="m") as client:
-                assert isinstance(client, ChatClient)
+                assert isinstance(client.chat, ChatClient)
                 await client.answer("<table></table>", "q?")
 
         with pytest.raises(QAError) as caught:
@@ -121,21 +121,19 @@ def test_the_answering_client_is_a_chat_client_raising_qaerror():
         assert "QA call to" in str(caught.value)
 
 
-def test_subclasses_name_their_own_error_type():
-    class ToolError(LLMError):
-        pass
+def test_whole_replies_only_retries_a_cut_or_empty_reply_then_fails_as_truncated():
+    with openai_stub(answer="a long reply") as stub:
 
-    class ToolClient(ChatClient):
-        error_type = ToolError
+        async def go(**options):
+            async with ChatClient(stub.url, model="m", max_retries=1, **FAST) as client:
+                return await client.chat(MESSAGES, max_tokens=1, **options)
 
-    with openai_stub(failure="400") as stub:
-
-        async def go():
-            async with ToolClient(stub.url, model="m") as client:
-                await client.chat(MESSAGES)
-
-        with pytest.raises(ToolError):
-            asyncio.run(go())
+        cut = asyncio.run(go())  # as it came: the caller decides
+        assert cut.text == "a lo" and cut.finish_reason == "length"
+        with pytest.raises(LLMError) as caught:
+            asyncio.run(go(whole=True))
+        assert caught.value.kind == "truncated" and "2 attempts" in str(caught.value)
+        assert [r["finish_reason"] for r in stub.records()] == ["length"] * 3
 
 
 def test_concurrency_per_endpoint_is_shared_by_chat_calls():

@@ -153,9 +153,8 @@ def test_think_is_removed_non_greedily_and_answer_tags_in_thinking_do_not_count(
     assert extract_answer(text) == "kept  too"
 
 
-def test_unterminated_tags_are_left_as_text() -> None:
+def test_an_unterminated_think_is_left_as_text() -> None:
     assert extract_answer("  <think>still thinking 42 ") == "<think>still thinking 42"
-    assert extract_answer("<answer>42") == "<answer>42"
 
 
 def test_answer_side_is_extracted_too() -> None:
@@ -246,3 +245,18 @@ def test_score_is_within_zero_and_one(a: str, b: str) -> None:
 @given(_refusal_free_text.filter(lambda s: tokenize(extract_answer(s))))
 def test_identical_strings_with_tokens_score_one(text: str) -> None:
     assert qa_f1(text, text) == 1.0
+
+
+@pytest.mark.parametrize(
+    ("reply", "extracted"),
+    [
+        ("<answer>72 kg</answer>", "72 kg"),
+        ("<answer>72 kg", "72 kg"),  # a finished reply that forgot to close the tag
+        ("<think>hm</think><answer> 72 kg ", "72 kg"),
+        ("<answer>1</answer> then <answer>2", "1"),  # a closed span wins
+        ("72 kg", "72 kg"),
+    ],
+)
+def test_an_unclosed_answer_tag_gives_the_text_after_it(reply: str, extracted: str) -> None:
+    assert extract_answer(reply) == extracted
+    assert qa_f1(reply, "72 kg") == (1.0 if extracted == "72 kg" else 0.0)

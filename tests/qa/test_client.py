@@ -12,9 +12,10 @@ import pytest
 from prometheus_client import REGISTRY
 from tests.support.openai_stub import openai_stub
 
+from trivia.llm.endpoints import parse_endpoints
+from trivia.llm.errors import QAError
 from trivia.ports import free_port
-from trivia.qa.client import QAClient, parse_endpoints
-from trivia.qa.errors import QAError
+from trivia.qa.client import QAClient
 
 TABLE = (
     "<table><tr><td>Group</td><td>Weight</td><td>Height</td></tr>"
@@ -557,3 +558,33 @@ def test_a_cancelled_probe_does_not_leave_the_endpoint_out_for_good():
 def test_metrics_are_exported_under_trivia_names():
     names = {metric.name for metric in REGISTRY.collect()}
     assert {"trivia_qa_calls", "trivia_qa_latency_seconds"} <= names
+
+
+def test_a_reply_cut_at_max_tokens_is_a_failure_never_an_answer():
+    """vLLM stops at max_tokens with finish_reason "length": `<answer>72 kg` must not be scored
+    as `72 kg` (nor as anything): the question gets a QAError, retried like any failure."""
+    with openai_stub(answer="<answer>72 kg</answer>") as stub:
+
+        async def go():
+            async with QAClient(stub.url, model="m", max_tokens=3, max_retries=1, **FAST) as client:
+                return await client.answer_many(TABLE, [QUESTION])
+
+        (outcome,) = run(go())
+        assert isinstance(outcome, QAError) and outcome.kind == "truncated"
+        assert "max_tokens" in str(outcome) and "2 attempts" in str(outcome)
+        assert [r["finish_reason"] for r in stub.records()] == ["length", "length"]
+
+
+def test_an_empty_reply_is_a_failure_and_a_later_whole_one_is_the_answer():
+    with openai_stub(answer="") as stub:
+
+        async def go():
+            async with QAClient(stub.url, model="m", max_retries=0) as client:
+                with pytest.raises(QAError) as caught:
+                    await client.answer(TABLE, QUESTION)
+                stub.configure(answer="<answer>68</answer>")
+                return caught.value, await client.answer(TABLE, QUESTION)
+
+        error, answer = run(go())
+        assert error.kind == "truncated" and "no text" in str(error)
+        assert answer == "<answer>68</answer>"

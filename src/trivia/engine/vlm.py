@@ -1,33 +1,31 @@
 """The VLM client: an image and a prompt in, text out, on the shared chat client.
 
 Images travel as base64 data URLs sized as in training (`trivia.engine.images`); balancing,
-retries, ejection and timeouts are `ChatClient`'s, with defaults for long generations (a table
-can take thousands of tokens): 16 concurrent calls per endpoint, 300 s per attempt. Works with
-vLLM and any other server speaking OpenAI's chat API with `image_url` content parts.
+retries, ejection and timeouts are those of the `ChatClient` it holds, with defaults for long
+generations (a table can take thousands of tokens): 16 concurrent calls per endpoint, 300 s per
+attempt. Works with vLLM and any other server speaking OpenAI's chat API with `image_url` parts.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from types import TracebackType
+from typing import Any, Self
 
 from trivia.engine.images import (
     DEFAULT_MAX_PIXELS,
     DEFAULT_MIN_PIXELS,
     image_data_url,
-    image_key,
 )
 from trivia.engine.prompts import content_parts
 from trivia.engine.sampling_params import GREEDY, SamplingParams
 from trivia.llm.client import ChatClient, ChatReply
-from trivia.llm.endpoints import parse_endpoints
+from trivia.llm.endpoints import EndpointStats, parse_endpoints
 from trivia.llm.errors import LLMError
 
-__all__ = ["ChatReply", "VLMClient", "image_data_url", "image_key"]
 
-
-class VLMClient(ChatClient):
+class VLMClient:
     """Asks a vision-language model about one image at a time (or about nothing: text only)."""
 
     def __init__(
@@ -44,12 +42,12 @@ class VLMClient(ChatClient):
     ) -> None:
         """`max_pixels`/`min_pixels`: the training limits (ms-swift's `MAX_PIXELS`/`MIN_PIXELS`).
 
-        `chat_kwargs` go to `ChatClient` (retries, backoff, ejection, `extra_body`, transport).
+        `chat_kwargs` go to `ChatClient` (retries, backoff, ejection, `extra_body`).
         """
         if min_pixels > max_pixels:
             raise ValueError("min_pixels must not exceed max_pixels")
         chat_kwargs.setdefault("name", "VLM")
-        super().__init__(
+        self.client = ChatClient(
             endpoints,
             model=model,
             api_key=api_key,
@@ -61,6 +59,33 @@ class VLMClient(ChatClient):
         self.min_pixels = min_pixels
         self._urls = parse_endpoints(endpoints)
         self._api_key = api_key
+
+    async def chat(self, messages: list[dict[str, Any]], **options: Any) -> ChatReply:
+        """A chat call as it is (`ChatClient.chat`), for prompts `complete` does not build."""
+        return await self.client.chat(messages, **options)
+
+    async def model_name(self) -> str:
+        """The model answering (asked of `/v1/models` once unless given); raises `LLMError`."""
+        return await self.client.model_name()
+
+    def stats(self) -> list[EndpointStats]:
+        """Per-endpoint outstanding, ejected, ok and failed counts."""
+        return self.client.stats()
+
+    async def aclose(self) -> None:
+        """Close the connection pool."""
+        await self.client.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
 
     def encode(self, image: Path | bytes) -> str:
         """The data URL this client sends for `image` (resized to its pixel limits)."""

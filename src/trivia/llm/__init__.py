@@ -1,25 +1,24 @@
 """Chat clients for OpenAI-compatible servers, shared by the answering and the VLM clients.
 
-    errors      LLMError                                  (what a failed call raises)
+    errors      LLMError, QAError                         (the one error tree)
     metrics     CallMetrics, LLM_METRICS                  (Prometheus, one sample per attempt)
-    endpoints   parse_endpoints, EndpointStats            (URLs, per-endpoint state)
-    transport   aiohttp_transport                         (httpx on aiohttp's pool)
-    client      ChatClient, ChatReply                     (balancing, retries, ejection, deadlines)
+    endpoints   EndpointPool, EndpointStats               (choosing among endpoints)
+    client      ChatClient, ChatReply                     (the OpenAI SDK, retries by stamina)
 
-The client is imported on first use, so `LLMError` works without the transport's packages.
+The client is imported on first use, so the errors work without the SDK.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from trivia.llm.errors import LLMError
+from trivia.llm.errors import LLMError, QAError
 
 if TYPE_CHECKING:
     from trivia.llm.client import ChatClient, ChatReply
     from trivia.llm.endpoints import EndpointStats
 
-__all__ = ["ChatClient", "ChatReply", "EndpointStats", "LLMError"]
+__all__ = ["ChatClient", "ChatReply", "EndpointStats", "LLMError", "QAError"]
 
 
 def __getattr__(name: str) -> Any:

@@ -1,63 +1,52 @@
 """The async client for OpenAI-compatible chat servers (vLLM, `swift deploy`, the stubs).
 
-One `chat` call sends one chat completion request and returns the reply (`ChatReply`); the
-answering client (`trivia.qa.client.QAClient`) and the VLM client (`trivia.engine.vlm`) are
-built on it and share everything below.
+Each endpoint is an `openai.AsyncOpenAI` over aiohttp (`DefaultAioHttpClient`), with the SDK's
+own retries off: this client picks the endpoint for every attempt (`trivia.llm.endpoints`:
+least outstanding, ejection, panic mode) and retries with `stamina`:
 
-How calls are spread and retried:
-- Balancing: each attempt goes to the usable endpoint with the fewest outstanding requests
-  (in flight plus queued for a slot); each endpoint serves at most
-  `max_concurrency_per_endpoint` at once, the rest wait for a slot.
-- Retries: connection errors, timeouts, 429 and 5xx are retried up to `max_retries` times, with
-  exponential backoff and full jitter (`uniform(0, min(backoff_max_s, backoff_base_s * 2**k))`),
-  and never sooner than a `Retry-After` asks (capped at `retry_after_max_s`). A retry prefers
-  another endpoint. Other 4xx are the request's fault and are not retried.
-- Ejection: `eject_after_failures` failures in a row (not 429, not 4xx) take an endpoint out for
-  `eject_for_s`; after that one request probes it (half-open): success brings it back, failure
-  ejects it again. Ejection only steers traffic between healthy and unhealthy endpoints: while
-  every endpoint is ejected (panic mode, as Envoy's panic threshold), attempts go to the ejected
-  ones anyway, least outstanding first and then the one ejected longest ago, so one endpoint
-  that blips is not out of use for `eject_for_s`; any success brings it back at once.
-- Time: `request_timeout_s` bounds each attempt from sending to the whole answer; `deadline`
-  (an absolute `time.monotonic()`) bounds the call, slot waits and backoff included. A call whose
-  deadline has passed fails at once.
-Every failure that survives the retries is an `LLMError` (a subclass, `error_type`, for client
-families that name their own) naming the endpoint and what went wrong; the API key is sent as a
-bearer token and appears nowhere else. The transport is in `trivia.llm.transport`.
+- connection errors, timeouts, 429 and 5xx are retried up to `max_retries` times, with
+  exponential backoff and jitter (`backoff_base_s`, capped at `backoff_max_s`), or after as long
+  as a `Retry-After` asks (capped at `retry_after_max_s`); a retry prefers another endpoint.
+  Other 4xx and replies that are not chat completions are not retried.
+- `request_timeout_s` bounds each attempt from sending to the whole answer; `deadline` (an
+  absolute `time.monotonic()`) bounds the call, slot waits and backoff included.
+
+Requests go through the SDK's raw `post`/`get` (its transport, auth, status errors and
+timeouts) and the JSON is read here: the SDK's typed request transform and response models cost
+about 1.5 ms of CPU per call, ten times the rest, on a path that makes ~15,000 calls per
+optimiser step. Failures are `LLMError`s (`trivia.llm.errors`, the one error tree).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import logging
-import random
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from email.utils import parsedate_to_datetime
 from types import TracebackType
-from typing import Any, ClassVar, Self
+from typing import Any, Self
 
 import aiohttp
-import httpx
+import httpx2
+import openai
+import stamina
 
-from trivia.llm.endpoints import Endpoint, EndpointStats, parse_endpoints
+from trivia.llm.endpoints import Endpoint, EndpointPool, EndpointStats, parse_endpoints
 from trivia.llm.errors import LLMError
 from trivia.llm.metrics import LLM_METRICS, CallMetrics
-from trivia.llm.transport import aiohttp_transport, retry_after, transport_failure
 
-__all__ = ["ChatClient", "ChatReply"]
-
-_log = logging.getLogger(__name__)
-
-_RETRY_STATUS = 429
+# Idle connections are dropped before the server's keep-alive timeout (uvicorn's and vLLM's 5 s),
+# so a request is rarely sent on a connection the server is closing.
+_KEEPALIVE_S = 4.0
 
 
 @dataclass(frozen=True, slots=True)
 class ChatReply:
     """The first choice of a chat completion: its text and what the server said about it."""
 
-    text: str  # "" when the server sent no text content
+    text: str  # "" when the server sent no text content (`content` null)
     finish_reason: str | None  # "stop", "length" (cut off by max_tokens), … as the server sent it
     model: str
     usage: dict[str, Any] | None
@@ -82,13 +71,20 @@ class _AttemptFailed(Exception):
         self.endpoint_fault = endpoint_fault
         self.status_code = status_code
         self.retry_after = retry_after
+        self.endpoint = ""
+
+
+HttpClientFactory = Callable[[int], httpx2.AsyncClient]
+
+
+def aiohttp_client(max_connections: int) -> httpx2.AsyncClient:
+    """The default HTTP client: the SDK's aiohttp transport, one connection per concurrent call."""
+    limits = httpx2.Limits(max_connections=max_connections, keepalive_expiry=_KEEPALIVE_S)
+    return openai.DefaultAioHttpClient(limits=limits, follow_redirects=False)
 
 
 class ChatClient:
     """Chat completions from one or more OpenAI-compatible servers; see the module doc."""
-
-    error_type: ClassVar[type[LLMError]] = LLMError
-    """What `chat` raises; client families override it with a subclass of `LLMError`."""
 
     def __init__(
         self,
@@ -103,46 +99,49 @@ class ChatClient:
         backoff_max_s: float = 8.0,
         eject_after_failures: int = 5,
         eject_for_s: float = 30.0,
-        extra_body: dict[str, Any] | None = None,
         retry_after_max_s: float = 30.0,
-        transport: httpx.AsyncBaseTransport | None = None,
+        extra_body: dict[str, Any] | None = None,
         metrics: CallMetrics = LLM_METRICS,
         name: str = "LLM",
+        http_client: HttpClientFactory = aiohttp_client,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         """`extra_body` is merged into every chat request (vLLM's `top_k`, template kwargs, …).
 
-        `model`: None asks `/v1/models` once. `transport`: any httpx transport instead of the
-        aiohttp-backed one (`trivia.llm.transport.aiohttp_transport`). `metrics`: where attempts
-        are counted. `name` says which client a log line or error is about ("QA", "VLM").
+        `model`: None asks `/v1/models` once. `metrics`: where attempts are counted. `name` says
+        which client a log line or error is about ("QA", "VLM"). `http_client(max_connections)`
+        makes the HTTP client under the SDK (one per event loop). `clock` times ejections.
         """
-        if max_concurrency_per_endpoint < 1:
-            raise ValueError("max_concurrency_per_endpoint must be at least 1")
-        if max_retries < 0 or eject_after_failures < 1:
-            raise ValueError("max_retries must be >= 0 and eject_after_failures >= 1")
-        self._endpoints = [
-            Endpoint(url, max_concurrency_per_endpoint, metrics)
-            for url in parse_endpoints(endpoints)
-        ]
+        if max_retries < 0:
+            raise ValueError("max_retries must be >= 0")
+        self._pool = EndpointPool(
+            parse_endpoints(endpoints),
+            concurrency=max_concurrency_per_endpoint,
+            eject_after_failures=eject_after_failures,
+            eject_for_s=eject_for_s,
+            metrics=metrics,
+            name=name,
+            clock=clock,
+        )
         self._model = model
         self._model_lock = asyncio.Lock()
+        self._api_key = api_key
+        # Without a key, no Authorization header at all (the SDK would otherwise insist on one).
+        self._options: dict[str, Any] = (
+            {} if api_key else {"headers": {"Authorization": openai.Omit()}}
+        )
         self._concurrency = max_concurrency_per_endpoint
-        self._loop: asyncio.AbstractEventLoop | None = None
         self._request_timeout = request_timeout_s
         self._max_retries = max_retries
         self._backoff_base = backoff_base_s
         self._backoff_max = backoff_max_s
-        self._eject_after = eject_after_failures
-        self._eject_for = eject_for_s
         self._retry_after_max = retry_after_max_s
         self._extra_body = dict(extra_body or {})
         self._name = name
-        self._next = 0  # rotates ties between equally loaded endpoints
-        self._panicking = False  # every endpoint ejected: sending to them anyway
-        self._headers = {"accept": "application/json", "accept-encoding": "identity"}
-        if api_key:
-            self._headers["authorization"] = f"Bearer {api_key}"
-        self._given_transport = transport
-        self._http = self._http_client()
+        self._http_client = http_client
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._http: httpx2.AsyncClient | None = None
+        self._sdk: dict[int, openai.AsyncOpenAI] = {}
 
     # public API ----------------------------------------------------------------------------
     async def chat(
@@ -152,14 +151,17 @@ class ChatClient:
         temperature: float = 0.0,
         max_tokens: int = 64,
         deadline: float | None = None,
+        route_key: str | None = None,
+        whole: bool = False,
         **body: Any,
     ) -> ChatReply:
-        """The first choice of a chat completion of `messages`; raises `error_type`.
+        """The first choice of a chat completion of `messages`; raises `LLMError`.
 
         `body` adds or overrides request fields (after `extra_body`): `top_p`, `seed`, ….
+        `route_key` goes to the endpoint choice (`EndpointPool.pick`). `whole`: a reply cut at
+        `max_tokens` (finish "length") or without text is a failed attempt of kind "truncated",
+        retried like the others.
         """
-        if deadline is not None and time.monotonic() >= deadline:
-            raise self.error_type("deadline passed before the call", kind="deadline")
         model = self._model or await self.model_name(deadline=deadline)
         request = {
             "model": model,
@@ -169,24 +171,8 @@ class ChatClient:
             **self._extra_body,
             **body,
         }
-        payload = await self._call(
-            "POST", json.dumps(request, ensure_ascii=False).encode(), deadline
-        )
-        try:
-            choice = payload["choices"][0]
-            content = choice["message"]["content"]
-        except (KeyError, IndexError, TypeError):
-            raise self.error_type(
-                "response has no choices[0].message", kind="bad_response"
-            ) from None
-        finish = choice.get("finish_reason")
-        usage = payload.get("usage")
-        return ChatReply(
-            text=content if isinstance(content, str) else "",
-            finish_reason=finish if isinstance(finish, str) else None,
-            model=str(payload.get("model") or model),
-            usage=usage if isinstance(usage, dict) else None,
-        )
+        reply: ChatReply = await self._call("chat", request, deadline, route_key, whole=whole)
+        return reply if reply.model else replace(reply, model=model)
 
     async def model_name(self, *, deadline: float | None = None) -> str:
         """The model to ask: the one given, else the first that `/v1/models` lists."""
@@ -195,24 +181,22 @@ class ChatClient:
         await self._bind_to_running_loop()
         async with self._model_lock:
             if not self._model:
-                payload = await self._call("GET", None, deadline)
+                payload = await self._call("models", None, deadline, None)
                 try:
                     self._model = str(payload["data"][0]["id"])
                 except (KeyError, IndexError, TypeError):
-                    raise self.error_type(
-                        "/v1/models lists no model", kind="bad_response"
-                    ) from None
+                    raise LLMError("/v1/models lists no model", kind="bad_response") from None
         return self._model
 
     def stats(self) -> list[EndpointStats]:
         """Per-endpoint outstanding, ejected, ok and failed counts."""
-        now = time.monotonic()
-        return [ep.snapshot(now) for ep in self._endpoints]
+        return self._pool.stats()
 
     async def aclose(self) -> None:
         """Close the connection pool."""
         await self._bind_to_running_loop()
-        await self._http.aclose()
+        if self._http is not None:
+            await self._http.aclose()
 
     async def __aenter__(self) -> Self:
         return self
@@ -226,241 +210,234 @@ class ChatClient:
         await self.aclose()
 
     # internals -----------------------------------------------------------------------------
-    def _http_client(self) -> httpx.AsyncClient:
-        return httpx.AsyncClient(
-            headers=self._headers,
-            timeout=None,  # each attempt is bounded by `asyncio.timeout_at` instead
-            transport=self._given_transport
-            or aiohttp_transport(self._concurrency * len(self._endpoints)),
-            follow_redirects=False,
-        )
-
-    def _pick(self, avoid: Endpoint | None) -> Endpoint:
-        """The least loaded usable endpoint (ejected ones excluded, one probe when due); in panic
-        mode, when none is usable, the least loaded ejected one, ejected longest ago first."""
-        now = time.monotonic()
-        best: Endpoint | None = None
-        count = len(self._endpoints)
-        start = self._next
-        self._next = (start + 1) % count
-        for i in range(count):
-            ep = self._endpoints[(start + i) % count]
-            if not ep.usable(now) or (ep is avoid and count > 1):
-                continue
-            if best is None or ep.outstanding < best.outstanding:
-                best = ep
-        if best is None and avoid is not None and avoid.usable(now):
-            best = avoid  # the only usable endpoint is the one that just failed
-        if best is None:
-            if not self._panicking:
-                self._panicking = True
-                _log.warning(
-                    "every %s endpoint is ejected: sending to them anyway (panic mode)", self._name
-                )
-            others = [ep for ep in self._endpoints if ep is not avoid] or self._endpoints
-            return min(others, key=lambda ep: (ep.outstanding, ep.ejected_until))
-        if self._panicking:
-            self._panicking = False
-            _log.info("%s endpoint %s is usable again: panic mode over", self._name, best.label)
-        if best.ejected_until:
-            best.probing = True  # half-open: this attempt is the probe
-        return best
-
-    def _succeeded(self, ep: Endpoint) -> None:
-        ep.ok += 1
-        ep.consecutive_failures = 0
-        if ep.ejected_until:
-            _log.info("%s endpoint %s answered again: back in service", self._name, ep.label)
-        ep.ejected_until = 0.0
-        ep.probing = False
-
-    def _eject(self, ep: Endpoint, failure: _AttemptFailed) -> None:
-        if not ep.ejected_until or ep.probing:
-            _log.warning(
-                "%s endpoint %s ejected for %g s after %s",
-                self._name,
-                ep.label,
-                self._eject_for,
-                failure,
-            )
-        ep.ejected_until = time.monotonic() + self._eject_for
-
-    def _failed(self, ep: Endpoint, failure: _AttemptFailed) -> None:
-        ep.failed += 1
-        if ep.probing:
-            # A probe that got a 4xx or 429 found the server alive; anything else re-ejects.
-            if failure.kind == "http" and not failure.endpoint_fault:
-                ep.ejected_until = 0.0
-            else:
-                self._eject(ep, failure)
-            ep.probing = False
-            return
-        if failure.endpoint_fault:
-            ep.consecutive_failures += 1
-            if ep.consecutive_failures >= self._eject_after:
-                self._eject(ep, failure)
-
     async def _bind_to_running_loop(self) -> None:
         """Use this client from a new event loop (e.g. one `asyncio.run` per job).
 
-        Semaphores and connections belong to the loop that made them; on a new loop the slots
-        start empty and the default transport starts a new pool. The old pool is closed: at once
-        when its loop has ended (its sockets go with the garbage collector), else on that loop
-        when it next runs.
+        Slots and connections belong to the loop that made them: on a new loop the slots start
+        empty and a new pool is made. The old pool is closed at once when its loop has ended
+        (its sockets go with the garbage collector), else on that loop when it next runs.
         """
         loop = asyncio.get_running_loop()
         if loop is self._loop:
             return
         old_loop, self._loop = self._loop, loop
-        if old_loop is None:
-            return
-        for ep in self._endpoints:
-            ep.slots = asyncio.Semaphore(self._concurrency)
-            ep.outstanding = 0
-            ep.probing = False
-        self._model_lock = asyncio.Lock()
-        if self._given_transport is None:
-            old_http, self._http = self._http, self._http_client()
-            if old_loop.is_closed():
-                await old_http.aclose()  # nothing is left to wait for on a closed loop
-            else:
-                asyncio.run_coroutine_threadsafe(old_http.aclose(), old_loop)
-
-    async def _call(self, method: str, body: bytes | None, deadline: float | None) -> Any:
-        """The JSON answer of a chat (POST) or models (GET) call, with retries; or the error."""
-        await self._bind_to_running_loop()
-        avoid: Endpoint | None = None
-        for attempt in range(self._max_retries + 1):
-            ep = self._pick(avoid)
-            where = ep.label
-            try:
-                return await self._attempt(ep, method, body, deadline)
-            except _AttemptFailed as exc:
-                failure = exc
-            avoid = ep
-            if not failure.retry or attempt == self._max_retries:
-                break
-            delay = random.uniform(0.0, min(self._backoff_max, self._backoff_base * 2**attempt))
-            if failure.retry_after is not None:
-                delay = max(delay, min(failure.retry_after, self._retry_after_max))
-            if deadline is not None and time.monotonic() + delay >= deadline:
-                raise self.error_type(
-                    f"{self._name} call to {where} failed ({failure}); "
-                    "the deadline leaves no time to retry",
-                    endpoint=where,
-                    status_code=failure.status_code,
-                    kind="deadline",
-                )
-            _log.debug(
-                "%s call to %s failed (%s); retrying in %.3f s", self._name, where, failure, delay
+        old_http = self._http
+        self._http = self._http_client(self._concurrency * len(self._pool.endpoints))
+        self._sdk = {
+            id(ep): openai.AsyncOpenAI(
+                base_url=f"{ep.url}/v1",
+                api_key=self._api_key or "unused",
+                max_retries=0,
+                timeout=self._request_timeout,
+                http_client=self._http,
             )
-            await asyncio.sleep(delay)
-        tries = attempt + 1
-        raise self.error_type(
-            f"{self._name} call to {where} failed after {tries} "
-            f"attempt{'s' if tries > 1 else ''}: {failure}",
-            endpoint=where,
-            status_code=failure.status_code,
-            kind=failure.kind,
-        )
+            for ep in self._pool.endpoints
+        }
+        if old_loop is None or old_http is None:
+            return
+        self._pool.new_loop()
+        self._model_lock = asyncio.Lock()
+        if old_loop.is_closed():
+            await old_http.aclose()  # nothing is left to wait for on a closed loop
+        else:
+            asyncio.run_coroutine_threadsafe(old_http.aclose(), old_loop)
 
-    async def _attempt(
-        self, ep: Endpoint, method: str, body: bytes | None, deadline: float | None
+    def _retry_wait(self, exc: Exception) -> bool | float:
+        """stamina's hook: retry or not, and how long a Retry-After asks to wait."""
+        if not isinstance(exc, _AttemptFailed) or not exc.retry:
+            return False
+        if exc.retry_after is not None:
+            return min(exc.retry_after, self._retry_after_max)
+        return True
+
+    async def _call(
+        self,
+        what: str,
+        request: dict[str, Any] | None,
+        deadline: float | None,
+        key: str | None,
+        *,
+        whole: bool = False,
     ) -> Any:
-        chat = method == "POST"
+        """The reply of a chat call or the JSON of a models call, with retries; or `LLMError`."""
+        await self._bind_to_running_loop()
+        tries = 0
+        last: _AttemptFailed | None = None
+        avoid: Endpoint | None = None
+        try:
+            async with asyncio.timeout_at(deadline):
+                async for attempt in stamina.retry_context(
+                    on=self._retry_wait,
+                    attempts=self._max_retries + 1,
+                    timeout=None,
+                    wait_initial=self._backoff_base,
+                    wait_max=self._backoff_max,
+                    wait_jitter=self._backoff_base,
+                ):
+                    with attempt:
+                        ep = self._pool.pick(key, avoid=avoid)
+                        avoid = ep
+                        tries += 1
+                        try:
+                            payload = await self._attempt(ep, what, request)
+                            return payload if what == "models" else _reply(payload, whole)
+                        except _AttemptFailed as failure:
+                            failure.endpoint = ep.label
+                            last = failure
+                            raise
+        except TimeoutError:
+            where = f" to {last.endpoint}" if last else ""
+            after = f" after {last}" if last else ""
+            raise LLMError(
+                f"{self._name} call{where}: the deadline passed{after}",
+                endpoint=last.endpoint if last else None,
+                status_code=last.status_code if last else None,
+                kind="deadline",
+            ) from None
+        except _AttemptFailed as failure:
+            raise LLMError(
+                f"{self._name} call to {failure.endpoint} failed after {tries} "
+                f"attempt{'s' if tries > 1 else ''}: {failure}",
+                endpoint=failure.endpoint,
+                status_code=failure.status_code,
+                kind=failure.kind,
+            ) from None
+        raise AssertionError("unreachable: stamina either returns or raises")
+
+    async def _attempt(self, ep: Endpoint, what: str, request: dict[str, Any] | None) -> Any:
         probe = ep.probing  # only one attempt at a time probes an endpoint: this one
         ep.outstanding += 1
         try:
-            try:
-                async with asyncio.timeout_at(deadline):
-                    await ep.slots.acquire()
-            except TimeoutError:
-                raise _AttemptFailed(
-                    "deadline passed waiting for a free slot",
-                    kind="deadline",
-                    retry=False,
-                    endpoint_fault=False,
-                ) from None
-            try:
-                return await self._send(ep, chat, body, deadline)
-            finally:
-                ep.slots.release()
+            async with ep.slots:
+                return await self._send(ep, what, request)
         finally:
             ep.outstanding -= 1
-            if probe and ep.probing:  # cancelled or timed out before the probe resolved
+            if probe and ep.probing:  # cancelled before the probe resolved
                 ep.probing = False
 
-    async def _send(
-        self, ep: Endpoint, chat: bool, body: bytes | None, deadline: float | None
-    ) -> Any:
+    async def _send(self, ep: Endpoint, what: str, request: dict[str, Any] | None) -> Any:
+        sdk = self._sdk[id(ep)]
         started = time.monotonic()
-        limit = started + self._request_timeout
-        by_deadline = deadline is not None and deadline < limit
-        if by_deadline:
-            assert deadline is not None
-            limit = deadline
-        status: str
+        status = "200"
         try:
             try:
-                async with asyncio.timeout_at(limit):
-                    if chat:
-                        response = await self._http.post(
-                            ep.chat_url,
-                            content=body,
-                            headers={"content-type": "application/json"},
+                async with asyncio.timeout(self._request_timeout):
+                    if what == "chat":
+                        response = await sdk.post(
+                            "/chat/completions",
+                            cast_to=httpx2.Response,
+                            body=request,
+                            options=self._options,
                         )
                     else:
-                        response = await self._http.get(ep.models_url)
+                        response = await sdk.get(
+                            "/models", cast_to=httpx2.Response, options=self._options
+                        )
             except TimeoutError:
                 status = "timeout"
                 raise _AttemptFailed(
-                    "the deadline passed during the call"
-                    if by_deadline
-                    else f"no answer within {self._request_timeout:g} s",
-                    kind="deadline" if by_deadline else "timeout",
-                    retry=not by_deadline,
-                    endpoint_fault=not by_deadline,
+                    f"no answer within {self._request_timeout:g} s",
+                    kind="timeout",
+                    retry=True,
+                    endpoint_fault=True,
                 ) from None
-            except (httpx.TransportError, aiohttp.ClientError) as exc:
-                status = transport_failure(exc)
-                if status == "connect_error":
-                    message, kind = f"cannot connect ({exc})", "connect"
-                elif status == "timeout":
-                    message, kind = "timed out", "timeout"
-                else:
-                    message, kind = f"connection failed ({type(exc).__name__}: {exc})", "connect"
-                raise _AttemptFailed(message, kind=kind, retry=True, endpoint_fault=True) from None
-            code = response.status_code
-            status = str(code)
-            if code >= 400:
-                wait = retry_after(response.headers.get("retry-after"))
-                detail = response.text[:200].replace("\n", " ")
+            except openai.APIStatusError as exc:
+                code = exc.status_code
+                status = str(code)
+                detail = exc.response.text[:200].replace("\n", " ")
                 raise _AttemptFailed(
                     f"HTTP {code}: {detail}" if detail else f"HTTP {code}",
                     kind="http",
-                    retry=code == _RETRY_STATUS or code >= 500,
+                    retry=code == 429 or code >= 500,
                     endpoint_fault=code >= 500,
                     status_code=code,
-                    retry_after=wait,
-                )
+                    retry_after=retry_after(exc.response.headers.get("retry-after")),
+                ) from None
+            except (openai.APIConnectionError, aiohttp.ClientError, httpx2.TransportError) as exc:
+                # The SDK wraps most transport errors; a malformed response comes through raw.
+                status, message = _connection_failure(exc)
+                kind = "timeout" if status == "timeout" else "connect"
+                raise _AttemptFailed(message, kind=kind, retry=True, endpoint_fault=True) from None
             try:
                 payload = json.loads(response.content)
             except ValueError:
                 raise _AttemptFailed(
-                    f"HTTP {code} with a body that is not JSON",
+                    f"HTTP {response.status_code} with a body that is not JSON",
                     kind="bad_response",
                     retry=False,
                     endpoint_fault=False,
-                    status_code=code,
+                    status_code=response.status_code,
                 ) from None
         except _AttemptFailed as failure:
-            self._failed(ep, failure)
-            if chat:
-                ep.count(status)
-                ep.latency.observe(time.monotonic() - started)
+            self._pool.failed(ep, endpoint_fault=failure.endpoint_fault, reason=failure)
+            if what == "chat":
+                ep.count(status, time.monotonic() - started)
             raise
-        self._succeeded(ep)
-        if chat:
-            ep.count(status)
-            ep.latency.observe(time.monotonic() - started)
+        self._pool.succeeded(ep)
+        if what == "chat":
+            ep.count(status, time.monotonic() - started)
         return payload
+
+
+def _reply(payload: Any, whole: bool) -> ChatReply:
+    """The first choice of a chat completion, or why it cannot be used."""
+    try:
+        choice = payload["choices"][0]
+        content = choice["message"]["content"]
+    except (KeyError, IndexError, TypeError):
+        raise _AttemptFailed(
+            "response has no choices[0].message",
+            kind="bad_response",
+            retry=False,
+            endpoint_fault=False,
+        ) from None
+    finish = choice.get("finish_reason")
+    text = content if isinstance(content, str) else ""
+    if whole and (finish == "length" or not text.strip()):
+        raise _AttemptFailed(
+            "the reply stopped at max_tokens (finish_reason length)"
+            if finish == "length"
+            else "the reply has no text",
+            kind="truncated",
+            retry=True,
+            endpoint_fault=False,
+        )
+    usage = payload.get("usage")
+    return ChatReply(
+        text=text,
+        finish_reason=finish if isinstance(finish, str) else None,
+        model=str(payload.get("model") or ""),
+        usage=usage if isinstance(usage, dict) else None,
+    )
+
+
+def _connection_failure(exc: Exception) -> tuple[str, str]:
+    """(status label, message) for a failure without an HTTP status, from the cause chain.
+
+    The aiohttp transport reports a refused connection as a connect *timeout*, so the aiohttp
+    error underneath decides: "connect_error", "timeout" or "protocol_error".
+    """
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, (aiohttp.ClientConnectorError, httpx2.ConnectError)):
+            return "connect_error", f"cannot connect ({cause})"
+        if isinstance(cause, (aiohttp.ServerTimeoutError, httpx2.ReadTimeout)):
+            return "timeout", "timed out"
+        if isinstance(cause, aiohttp.ClientError):
+            return "protocol_error", f"connection failed ({type(cause).__name__}: {cause})"
+        cause = cause.__cause__ or cause.__context__
+    return "protocol_error", f"connection failed ({type(exc).__name__}: {exc})"
+
+
+def retry_after(value: str | None) -> float | None:
+    """Seconds from a Retry-After header (delta-seconds or an HTTP date)."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None

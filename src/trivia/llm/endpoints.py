@@ -1,9 +1,26 @@
-"""Endpoints of a chat client: parsing the URLs given, and the per-endpoint state it balances on."""
+"""Choosing among endpoints: what the OpenAI SDK lacks (it talks to one base URL).
+
+`EndpointPool.pick` gives each attempt the usable endpoint with the fewest outstanding requests
+(in flight plus waiting for one of its `concurrency` slots), ties rotating; `avoid` steers a
+retry to another endpoint. Outcomes feed back through `succeeded` and `failed`:
+
+- Ejection: `eject_after_failures` endpoint faults in a row (connection errors, timeouts, 5xx;
+  not 429 or other 4xx) take an endpoint out for `eject_for_s`; after that one attempt probes it
+  (half-open): success brings it back, failure ejects it again.
+- Panic mode: while every endpoint is ejected (as Envoy's panic threshold), attempts go to the
+  ejected ones anyway, least outstanding first and then the one ejected longest ago, so a lone
+  endpoint that blips is not out of use for `eject_for_s`; any success brings it back at once.
+
+`pick(key)` takes a routing key for affinity routing (the same key to the same endpoint, so a
+server's prefix cache holds a table once); today the key is accepted and not used.
+"""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+import logging
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,7 +28,7 @@ import httpx
 
 from trivia.llm.metrics import CallMetrics
 
-__all__ = ["Endpoint", "EndpointStats", "display_url", "parse_endpoints"]
+_log = logging.getLogger(__name__)
 
 
 def parse_endpoints(endpoints: str | Sequence[str]) -> list[str]:
@@ -61,58 +78,159 @@ class EndpointStats:
 
 
 class Endpoint:
-    """The mutable state of one endpoint, owned by one client (not part of the public API)."""
+    """The mutable state of one endpoint, owned by one pool."""
 
     __slots__ = (
-        "chat_url",
         "consecutive_failures",
         "ejected_until",
         "failed",
         "label",
         "latency",
         "metrics",
-        "models_url",
         "ok",
         "outstanding",
         "probing",
         "slots",
         "status_counters",
+        "url",
     )
 
     def __init__(self, url: str, concurrency: int, metrics: CallMetrics) -> None:
+        self.url = url
         self.label = display_url(url)
-        self.chat_url = f"{url}/v1/chat/completions"
-        self.models_url = f"{url}/v1/models"
         self.slots = asyncio.Semaphore(concurrency)
         self.outstanding = 0
         self.ok = 0
         self.failed = 0
         self.consecutive_failures = 0
-        self.ejected_until = 0.0  # time.monotonic(); 0.0 = in service
+        self.ejected_until = 0.0  # clock time; 0.0 = in service
         self.probing = False
         self.metrics = metrics
         self.latency = metrics.latency.labels(endpoint=self.label)
         self.status_counters: dict[str, Any] = {}
 
-    def count(self, status: str) -> None:
-        """Count one attempt under its status (children are cached: this runs per call)."""
+    def count(self, status: str, seconds: float) -> None:
+        """Count one chat attempt under its status (children cached: this runs per call)."""
         counter = self.status_counters.get(status)
         if counter is None:
             counter = self.status_counters[status] = self.metrics.calls.labels(
                 endpoint=self.label, status=status
             )
         counter.inc()
+        self.latency.observe(seconds)
 
     def usable(self, now: float) -> bool:
         """In service, or ejected long enough ago to be probed and no probe in flight."""
         return not self.ejected_until or (now >= self.ejected_until and not self.probing)
 
-    def snapshot(self, now: float) -> EndpointStats:
-        return EndpointStats(
-            url=self.label,
-            outstanding=self.outstanding,
-            ejected=self.ejected_until > now or self.probing,
-            ok=self.ok,
-            failed=self.failed,
-            consecutive_failures=self.consecutive_failures,
-        )
+
+class EndpointPool:
+    """The endpoints of one client and the choice among them; see the module docstring."""
+
+    def __init__(
+        self,
+        urls: Sequence[str],
+        *,
+        concurrency: int,
+        eject_after_failures: int,
+        eject_for_s: float,
+        metrics: CallMetrics,
+        name: str,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if concurrency < 1 or eject_after_failures < 1:
+            raise ValueError("concurrency and eject_after_failures must be at least 1")
+        self.endpoints = [Endpoint(url, concurrency, metrics) for url in urls]
+        self._concurrency = concurrency
+        self._eject_after = eject_after_failures
+        self._eject_for = eject_for_s
+        self._name = name
+        self._clock = clock
+        self._next = 0  # rotates ties between equally loaded endpoints
+        self._panicking = False
+
+    def pick(self, key: str | None = None, *, avoid: Endpoint | None = None) -> Endpoint:
+        """The endpoint for the next attempt (`key`: reserved for affinity routing)."""
+        now = self._clock()
+        best: Endpoint | None = None
+        count = len(self.endpoints)
+        start = self._next
+        self._next = (start + 1) % count
+        for i in range(count):
+            ep = self.endpoints[(start + i) % count]
+            if not ep.usable(now) or (ep is avoid and count > 1):
+                continue
+            if best is None or ep.outstanding < best.outstanding:
+                best = ep
+        if best is None and avoid is not None and avoid.usable(now):
+            best = avoid  # the only usable endpoint is the one that just failed
+        if best is None:
+            if not self._panicking:
+                self._panicking = True
+                _log.warning(
+                    "every %s endpoint is ejected: sending to them anyway (panic mode)", self._name
+                )
+            others = [ep for ep in self.endpoints if ep is not avoid] or self.endpoints
+            return min(others, key=lambda ep: (ep.outstanding, ep.ejected_until))
+        if self._panicking:
+            self._panicking = False
+            _log.info("%s endpoint %s is usable again: panic mode over", self._name, best.label)
+        if best.ejected_until:
+            best.probing = True  # half-open: this attempt is the probe
+        return best
+
+    def succeeded(self, ep: Endpoint) -> None:
+        ep.ok += 1
+        ep.consecutive_failures = 0
+        if ep.ejected_until:
+            _log.info("%s endpoint %s answered again: back in service", self._name, ep.label)
+        ep.ejected_until = 0.0
+        ep.probing = False
+
+    def failed(self, ep: Endpoint, *, endpoint_fault: bool, reason: object) -> None:
+        """An attempt failed; `endpoint_fault`: the endpoint's doing (not a 4xx or 429)."""
+        ep.failed += 1
+        if ep.probing:
+            # A probe that got a 4xx or 429 found the server alive; anything else re-ejects.
+            if endpoint_fault:
+                self._eject(ep, reason)
+            else:
+                ep.ejected_until = 0.0
+            ep.probing = False
+            return
+        if endpoint_fault:
+            ep.consecutive_failures += 1
+            if ep.consecutive_failures >= self._eject_after:
+                self._eject(ep, reason)
+
+    def _eject(self, ep: Endpoint, reason: object) -> None:
+        if not ep.ejected_until or ep.probing:
+            _log.warning(
+                "%s endpoint %s ejected for %g s after %s",
+                self._name,
+                ep.label,
+                self._eject_for,
+                reason,
+            )
+        ep.ejected_until = self._clock() + self._eject_for
+
+    def new_loop(self) -> None:
+        """Fresh slots for a new event loop (semaphores belong to the loop that used them)."""
+        for ep in self.endpoints:
+            ep.slots = asyncio.Semaphore(self._concurrency)
+            ep.outstanding = 0
+            ep.probing = False
+
+    def stats(self) -> list[EndpointStats]:
+        now = self._clock()
+        return [
+            EndpointStats(
+                url=ep.label,
+                outstanding=ep.outstanding,
+                ejected=ep.ejected_until > now or ep.probing,
+                ok=ep.ok,
+                failed=ep.failed,
+                consecutive_failures=ep.consecutive_failures,
+            )
+            for ep in self.endpoints
+        ]

@@ -5,7 +5,10 @@ contract. ``qa_f1(prediction, answer)`` is computed in five steps:
 
 1. **Extract** (``extract_answer``), from both strings: delete every ``<think>…</think>`` span
    (non-greedy, across lines); if what is left contains ``<answer>…</answer>``, keep the content
-   of the last such span; strip surrounding whitespace.
+   of the last such span; else, if it contains an unclosed ``<answer>``, keep the text after the
+   last one; strip surrounding whitespace. An unclosed tag is an answer only because the reward
+   scores finished replies alone (``finish_reason`` "stop"): a reply cut at ``max_tokens`` is a
+   QA failure (``QAError``, kind "truncated"), never scored.
 2. **Unanswerable**: NFKC-normalise the extracted prediction, lowercase it, collapse whitespace
    runs to one space and strip leading/trailing spaces and periods. If the result equals or starts
    with ``not answerable``, ``unanswerable`` or ``无法回答``, the score is 0.0 whatever the answer
@@ -88,6 +91,9 @@ def extract_answer(text: str) -> str:
     answers = _ANSWER.findall(without_thinking)
     if answers:
         return answers[-1].strip()
+    _before, opened, after = without_thinking.rpartition("<answer>")
+    if opened:
+        return after.strip()
     return without_thinking.strip()
 
 

@@ -2,8 +2,7 @@
 lookup answerer that stands in for the LLM.
 
     prompts    PROMPT_VERSION, build_messages, parse_messages   (pure; the only prompt text)
-    errors     QAError                                           (infrastructure failures)
-    client     QAClient, EndpointStats                           (async, httpx on aiohttp)
+    client     QAClient, EndpointStats                           (async, on trivia.llm's client)
     metrics    QA_CALLS, QA_LATENCY, LOOKUP_ANSWERS              (Prometheus)
     lookup     answer_question, answer_messages                  (pure heuristic)
     server     create_app                                        (the lookup answerer over HTTP)
@@ -15,12 +14,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from trivia.qa.errors import QAError
+from trivia.llm.errors import QAError
 from trivia.qa.lookup import answer_messages, answer_question
 from trivia.qa.prompts import NOT_ANSWERABLE, PROMPT_VERSION, build_messages, parse_messages
 
 if TYPE_CHECKING:
-    from trivia.qa.client import EndpointStats, QAClient
+    from trivia.llm.endpoints import EndpointStats
+    from trivia.qa.client import QAClient
 
 __all__ = [
     "NOT_ANSWERABLE",
@@ -36,8 +36,12 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    if name in ("QAClient", "EndpointStats"):
-        from trivia.qa import client
+    if name == "QAClient":
+        from trivia.qa.client import QAClient
 
-        return getattr(client, name)
+        return QAClient
+    if name == "EndpointStats":
+        from trivia.llm.endpoints import EndpointStats
+
+        return EndpointStats
     raise AttributeError(f"module 'trivia.qa' has no attribute {name!r}")

@@ -31,10 +31,10 @@ from typing import Any
 from redis import Redis
 from redis.exceptions import RedisError
 
+from trivia.llm.errors import QAError
 from trivia.metrics import TableTooLarge, teds
 from trivia.metrics.qa_f1 import extract_answer, qa_f1
 from trivia.qa.client import QAClient
-from trivia.qa.errors import QAError
 from trivia.reward import metrics
 from trivia.reward.cache import AnswerCache
 from trivia.tables import normalize_html
