@@ -60,11 +60,12 @@ def test_client_asks_a_real_server(swift_server):
     name, answers = asyncio.run(ask())
     assert name == "tiny-qwen3"
     assert len(answers) == 4
-    assert all(isinstance(a, str) for a in answers), answers  # random text, but an answer
+    # Random text: a whole reply is the answer; one cut at max_tokens is a "truncated" failure.
+    assert all(isinstance(a, str) or a.kind == "truncated" for a in answers), answers
 
 
 def test_client_reports_a_wrong_model_as_an_error(swift_server):
-    from trivia.qa.errors import QAError
+    from trivia.llm.errors import QAError
 
     async def ask() -> list:
         async with QAClient(swift_server, model="no-such-model", max_retries=0) as client:
