@@ -9,6 +9,7 @@ panel's data link builds the `/inspect?step=` address from the step of the point
 from __future__ import annotations
 
 import json
+import tomllib
 from typing import Any
 
 import yaml
@@ -68,3 +69,15 @@ def test_kubernetes_serves_the_gateway_port_for_a_port_forward_behind_the_token(
     assert token and "secretKeyRef" in token[0]["valueFrom"]
     service = _k8s("service-gateway.yaml")
     assert any(p["name"] == "http" and p["port"] == int(port) for p in service["spec"]["ports"])
+
+
+def test_the_installed_package_ships_every_template_and_static_file() -> None:
+    # The images install a wheel (`pip install --no-deps .`), which carries only package data.
+    project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
+    globs = project["tool"]["setuptools"]["package-data"]["trivia.reward.inspector"]
+    package = REPO / "src/trivia/reward/inspector"
+    files = [p for folder in ("templates", "static") for p in (package / folder).iterdir()]
+    assert files
+    for path in files:
+        relative = path.relative_to(package)
+        assert any(relative.match(glob) for glob in globs), relative

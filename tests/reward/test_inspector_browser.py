@@ -125,6 +125,7 @@ def test_a_person_reads_a_scored_batch_and_nothing_hostile_runs(stack, canary):
     assert seen["list_rows"] == 1
     assert seen["groups"] == 2
     assert seen["rendered_cells"] == _cells(otsl)
+    assert seen["table_scrolls"]  # a long table scrolls in its box, the page stays readable
     assert seen["questions_visible"] == [p["question"] for p in pairs]
     assert seen["f1_visible"] == ["1.000"] * len(pairs)
     assert seen["changed_cells"] == ["0.00"]
@@ -164,6 +165,10 @@ async def _read_as_a_person(
         await page.goto(f"{base}{request_path}/items/0")
         seen["rendered_cells"] = await page.evaluate(
             "document.querySelectorAll('#qa-table td, #qa-table th').length"
+        )
+        seen["table_scrolls"] = await page.evaluate(
+            "(e => getComputedStyle(e).overflowY === 'auto' && e.scrollHeight > e.clientHeight)"
+            "(document.getElementById('qa-table'))"
         )
         seen["questions_visible"] = await _visible_column(page, 0)
         seen["f1_visible"] = await _visible_column(page, 4)

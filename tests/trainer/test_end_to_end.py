@@ -39,3 +39,5 @@ def test_two_steps_log_rewards_and_filter_metrics(tmp_path, examples):
     assert 0.0 <= evaluation["eval_teds_s"] <= 1.0
     assert 0.0 <= evaluation["eval_teds"] <= evaluation["eval_teds_s"] + 1e-9
     assert any(line.startswith("step 2:") for line in lines)
+    # The trainer's log says where the reward inspector shows each step's batches.
+    assert "/inspect?step=2" in result.train_log.read_text()

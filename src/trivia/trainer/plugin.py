@@ -9,9 +9,12 @@ options come from ``TRIVIA_*`` environment variables (see ``trivia.trainer.optio
 
 from __future__ import annotations
 
+import logging
+
 from swift.callbacks import callbacks_map
 from swift.rewards import AsyncORM, orms
 from swift.trainers import TrainerFactory
+from swift.utils import get_logger
 
 from trivia.trainer.rewards import QAF1Reward, TEDSReward
 from trivia.trainer.stop_callback import StopOnRequest
@@ -36,3 +39,11 @@ orms["TEDS"] = TEDS
 TrainerFactory.TRAINER_MAPPING["grpo"] = TRAINER
 # `trivia train` adds it to `--callbacks`: SIGTERM becomes a checkpoint and a clean stop.
 callbacks_map[STOP_CALLBACK] = StopOnRequest
+
+# This project's log lines (unscored completions, where to inspect a step's batches) go to
+# ms-swift's console handler: ms-swift turns the root logger's console output down to errors.
+_swift_logger = get_logger()
+_trivia_logger = logging.getLogger("trivia")
+_trivia_logger.handlers = list(_swift_logger.handlers)
+_trivia_logger.setLevel(_swift_logger.level)
+_trivia_logger.propagate = False

@@ -106,7 +106,7 @@ async def load_summaries(redis: AsyncRedis, step: int | None = None) -> list[dic
 class _DecodedCache:
     """The last few decoded details: a person clicks through the items of one request."""
 
-    def __init__(self, size: int = 4) -> None:
+    def __init__(self, size: int) -> None:
         self._size = size
         self._items: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self._lock = threading.Lock()
@@ -125,7 +125,7 @@ class _DecodedCache:
                 self._items.popitem(last=False)
 
 
-_decoded = _DecodedCache()
+_decoded = _DecodedCache(size=2)
 
 
 async def load_detail(redis: AsyncRedis, request_id: str) -> dict[str, Any] | None:
