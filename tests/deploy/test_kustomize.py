@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -27,7 +28,7 @@ from .metrics_catalog import unknown_labels, unknown_names
 from .tools import REPO, run, venv_tool
 
 K8S = REPO / "k8s"
-OVERLAYS = ["single-node", "cluster", "minimal"]
+OVERLAYS = ["single-node", "cluster", "minimal", "multinode"]
 COMPONENTS = sorted(p.name for p in (K8S / "components").iterdir() if p.is_dir())
 BUILDS: dict[str, Path | None] = {
     "root": K8S,
@@ -182,8 +183,11 @@ def test_base_has_one_object_per_file_named_by_kind_and_name() -> None:
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_overlays_only_patch_the_base_and_add_components(overlay: str) -> None:
     kustomization = yaml.safe_load((K8S / "overlays" / overlay / "kustomization.yaml").read_text())
-    assert kustomization["resources"] == ["../../base"]
-    keys = {"apiVersion", "kind", "resources", "components", "patches", "images"}
+    # The base, or another overlay to build on; then objects of the overlay's own.
+    first, *own = kustomization["resources"]
+    assert first == "../../base" or first.removeprefix("../") in OVERLAYS
+    assert all((K8S / "overlays" / overlay / path).is_file() for path in own)
+    keys = {"apiVersion", "kind", "resources", "components", "patches", "images", "replacements"}
     assert set(kustomization) <= keys
     for patch in kustomization.get("patches", []):
         assert (K8S / "overlays" / overlay / patch["path"]).exists()
@@ -695,3 +699,143 @@ def test_gpu_queries_use_only_series_and_labels_the_dcgm_exporter_exports() -> N
             assert {label.strip() for label in group.split(",")} <= DCGM_LABELS, expr
         for matchers in re.findall(r"DCGM_\w+\{([^}]*)\}", expr):
             assert set(re.findall(r"(\w+)\s*=", matchers)) <= DCGM_LABELS, expr
+
+
+# --- multi-node training -------------------------------------------------------------------------
+
+COMPLETION_INDEX = "batch.kubernetes.io/job-completion-index"
+
+
+def _rank_env(container: Doc, index: int) -> dict[str, str]:
+    """A rank's environment as the kubelet fills it: values, and the pod's completion index."""
+    annotations = {COMPLETION_INDEX: str(index)}  # set by the Job controller on Indexed pods
+    env = {}
+    for entry in container.get("env", []):
+        if "value" in entry:
+            env[entry["name"]] = entry["value"]
+            continue
+        field = entry["valueFrom"].get("fieldRef", {}).get("fieldPath", "")
+        annotation = re.fullmatch(r"metadata\.annotations\['(.+)'\]", field)
+        if annotation:
+            env[entry["name"]] = annotations[annotation.group(1)]
+    return env
+
+
+def test_multinode_runs_the_trainer_as_an_indexed_job_of_whole_nodes(
+    built: dict[str, Path],
+) -> None:
+    docs = _docs(built["multinode"])
+    job = _find(docs, "Job", "trainer")
+    spec, pod = job["spec"], job["spec"]["template"]
+    nodes = spec["completions"]
+    assert nodes >= 2 and spec["parallelism"] == nodes and spec["completionMode"] == "Indexed"
+    # Fail together: one failed rank fails the Job, which stops the others.
+    assert spec["backoffLimit"] == 0 and pod["spec"]["restartPolicy"] == "Never"
+    (container,) = pod["spec"]["containers"]
+    assert _gpus(pod) == 8 and pod["spec"]["nodeSelector"]["nvidia.com/gpu.count"] == "8"
+    # Pod 0's stable name: hostname trainer-0 in the subdomain of a headless Service.
+    service = _find(docs, "Service", pod["spec"]["subdomain"])
+    assert service["spec"]["clusterIP"] == "None"
+    assert service["spec"]["publishNotReadyAddresses"] is True
+    assert _selects(service["spec"]["selector"], pod["metadata"]["labels"])
+    env = _rank_env(container, 0)
+    assert env["MASTER_ADDR"] == f"{job['metadata']['name']}-0.{service['metadata']['name']}"
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert ports["rendezvous"] == int(env["MASTER_PORT"])
+    assert service["spec"]["ports"][0]["targetPort"] == "rendezvous"
+    # Every rank reads the same data and writes the same checkpoints, from its own node.
+    claims = [
+        v["persistentVolumeClaim"]["claimName"]
+        for v in pod["spec"]["volumes"]
+        if "persistentVolumeClaim" in v
+    ]
+    for claim in claims:
+        access = _find(docs, "PersistentVolumeClaim", claim)["spec"]
+        assert access["accessModes"] == ["ReadWriteMany"], claim
+    # Ranks may reach each other on any port (NCCL picks its own); Prometheus reaches rank 0.
+    policy = _find(docs, "NetworkPolicy", "trainer")
+    assert _admitted(policy) == {"trainer", "ns:monitoring"}
+    monitor = _find(docs, "PodMonitor", "trainer")
+    assert monitor["spec"]["selector"]["matchLabels"][COMPLETION_INDEX] == "0"
+
+
+def test_every_rank_runs_trivia_train_with_its_own_torchrun_node_flags(
+    built: dict[str, Path], tmp_path: Path
+) -> None:
+    from typer.testing import CliRunner
+
+    from trivia.cli import app
+
+    docs = _docs(built["multinode"])
+    job = _find(docs, "Job", "trainer")
+    pod = job["spec"]["template"]
+    (container,) = pod["spec"]["containers"]
+    nodes = job["spec"]["completions"]
+    config_path = Path(container["args"][container["args"].index("--config") + 1])
+    volume = next(v for v in pod["spec"]["volumes"] if v["name"] == "launch")
+    launch = tmp_path / config_path.name
+    launch.write_text(
+        _find(docs, "ConfigMap", volume["configMap"]["name"])["data"][config_path.name], "utf-8"
+    )
+    commands = []
+    for rank in range(nodes):
+        env = _rank_env(container, rank)
+        assert env["NNODES"] == str(nodes) and env["NODE_RANK"] == str(rank)
+        assert env["MASTER_ADDR"] == "trainer-0.trainer" and env["NPROC_PER_NODE"] == "8"
+        result = CliRunner().invoke(app, ["train", "--config", str(launch), "--dry-run"], env=env)
+        assert result.exit_code == 0, result.output
+        command = result.output.split("# which ms-swift runs as:\n")[1].strip()
+        argv = shlex.split(command)
+        assert argv[1:3] == ["-m", "torch.distributed.run"]
+        script = next(i for i, a in enumerate(argv) if a.endswith("swift/cli/rlhf.py"))
+        flags = dict(zip(argv[3:script:2], argv[4:script:2], strict=True))
+        assert flags == {
+            "--nproc_per_node": "8",
+            "--master_port": env["MASTER_PORT"],
+            "--nnodes": str(nodes),
+            "--node_rank": str(rank),
+            "--master_addr": "trainer-0.trainer",
+        }
+        assert "--rlhf_type" in argv[script:]
+        commands.append(command)
+    print("\n".join(commands))  # the exact command of each rank, with `pytest -s`
+    assert len(set(commands)) == nodes
+
+
+def test_wait_for_ranks_starts_only_when_every_rank_has_an_address(built: dict[str, Path]) -> None:
+    pod = _find(_docs(built["multinode"]), "Job", "trainer")["spec"]["template"]
+    names = [c["name"] for c in pod["spec"]["initContainers"]]
+    # First, so that the timeout measures scheduling, not the wait for data.
+    assert names == ["wait-for-ranks", "wait-for-data", "wait-for-gateway"]
+    (init,) = [c for c in pod["spec"]["initContainers"] if c["name"] == "wait-for-ranks"]
+    env = _rank_env(init, 0)
+    assert env["NNODES"] == str(
+        _find(_docs(built["multinode"]), "Job", "trainer")["spec"]["completions"]
+    )
+    assert env["TRIVIA_RANK_HOST"].format(rank=0) == "trainer-0.trainer"
+    script = init["command"][2]
+    # Every rank resolvable: go on.
+    ok = subprocess.run(
+        [sys.executable, "-c", script],
+        env={**os.environ, **env, "NNODES": "3", "TRIVIA_RANK_HOST": "127.0.0.{rank}"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert ok.returncode == 0 and ok.stdout.strip() == "all 3 ranks scheduled"
+    # A rank that never gets an address: give up, failing the Job.
+    stuck = subprocess.run(
+        [sys.executable, "-c", script],
+        env={
+            **os.environ,
+            **env,
+            "NNODES": "2",
+            "TRIVIA_RANK_HOST": "trainer-{rank}.trainer.invalid",
+            "TRIVIA_RANKS_TIMEOUT_S": "0",
+        },
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert stuck.returncode == 1
+    assert stuck.stdout.splitlines()[-1].startswith("ranks not scheduled in time:")

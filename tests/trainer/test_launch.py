@@ -7,7 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from trivia.trainer.launch import PLUGIN_FILE, ConfigError, load_config, plan_launch
+from trivia.trainer.launch import (
+    PLUGIN_FILE,
+    ConfigError,
+    load_config,
+    plan_launch,
+    torchrun_argv,
+)
 
 requires_train = pytest.mark.skipif(
     importlib.util.find_spec("swift") is None, reason="needs the train extra (ms-swift)"
@@ -63,6 +69,7 @@ def test_environment_beats_config_and_flags_after_dashes_beat_both():
         "swift": {"rlhf_type": "grpo", "dataset": "${DATA}/train.jsonl", "use_vllm": False},
     }
     environ = {"NNODES": "4", "TRIVIA_REJECTION_SAMPLE": "false", "DATA": "/d"}
+    environ |= {"MASTER_ADDR": "node-0", "MASTER_PORT": "29500"}
     extra = ["--rejection_strategy", "prob", "--rejection_min_logprob=-1.5", "--seed", "7"]
     plan = plan_launch(config, extra, environ=environ)
     assert plan.env["MAX_PIXELS"] == "100"
@@ -127,3 +134,62 @@ def test_ms_swift_parser_accepts_each_config(config):
     assert namespace.external_plugins == [str(PLUGIN_FILE)]
     assert namespace.max_steps == 2
     assert namespace.tuner_type == "full"
+
+
+RANK_1_OF_2 = {
+    "NNODES": "2",
+    "NODE_RANK": "1",
+    "MASTER_ADDR": "trainer-0.trainer",
+    "MASTER_PORT": "29500",
+}
+
+
+def test_a_multi_node_rank_gets_torchruns_node_flags_from_its_environment():
+    config = load_config(CONFIGS[0].with_name("trivia-3b.yaml"))
+    plan = plan_launch(config, environ=RANK_1_OF_2)
+    argv = torchrun_argv(plan, RANK_1_OF_2, python="python3", script="rlhf.py")
+    assert argv is not None
+    assert argv[:3] == ["python3", "-m", "torch.distributed.run"]
+    head = argv[3 : argv.index("rlhf.py")]
+    assert dict(zip(head[::2], head[1::2], strict=True)) == {
+        "--nproc_per_node": "8",  # from the config's env section
+        "--master_port": "29500",
+        "--nnodes": "2",
+        "--node_rank": "1",
+        "--master_addr": "trainer-0.trainer",
+    }
+    assert argv[argv.index("rlhf.py") + 1 :] == plan.swift_args
+
+
+def test_without_nproc_or_nnodes_ms_swift_runs_no_torchrun():
+    plan = plan_launch({"swift": {"rlhf_type": "grpo"}}, environ={})
+    assert torchrun_argv(plan, {}, python="python3", script="rlhf.py") is None
+
+
+@pytest.mark.parametrize(
+    ("environ", "message"),
+    [
+        ({**RANK_1_OF_2, "NODE_RANK": "2"}, "NODE_RANK 2 is not a rank of NNODES 2"),
+        ({**RANK_1_OF_2, "NNODES": "two"}, "must be integers"),
+        ({"NNODES": "2", "NODE_RANK": "0"}, "set MASTER_ADDR and MASTER_PORT"),
+    ],
+)
+def test_a_rank_that_cannot_join_its_run_is_refused(environ, message):
+    with pytest.raises(ConfigError, match=message):
+        plan_launch({"swift": {"rlhf_type": "grpo"}}, environ=environ)
+
+
+@requires_train
+def test_the_torchrun_command_is_the_one_ms_swift_builds(monkeypatch):
+    from swift.cli.main import get_torchrun_args
+
+    config = load_config(CONFIGS[0].with_name("trivia-3b.yaml"))
+    plan = plan_launch(config, environ=RANK_1_OF_2)
+    # ms-swift reads the environment `trivia train` starts it in.
+    for name, value in {**RANK_1_OF_2, **plan.env}.items():
+        monkeypatch.setenv(name, value)
+    argv = torchrun_argv(plan, RANK_1_OF_2, python="python3", script="rlhf.py")
+    expected = get_torchrun_args()
+    assert expected is not None
+    prefix = ["python3", "-m", "torch.distributed.run", *expected, "rlhf.py"]
+    assert argv == [*prefix, *plan.swift_args]

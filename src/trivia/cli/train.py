@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
+import shlex
+import sys
 import time
 from enum import StrEnum
 from pathlib import Path
@@ -42,7 +45,7 @@ def train_command(
     prob --rejection_min_logprob -1.5`), which travel as TRIVIA_* variables.
     """
     from trivia.trainer.demo import swift_command
-    from trivia.trainer.launch import ConfigError, load_config, plan_launch
+    from trivia.trainer.launch import ConfigError, load_config, plan_launch, torchrun_argv
     from trivia.trainer.stop_request import run_stoppable
 
     try:
@@ -51,6 +54,11 @@ def train_command(
         raise fail(str(error)) from error
     if dry_run:
         typer.echo(plan.shell())
+        torchrun = torchrun_argv(
+            plan, os.environ, python=sys.executable, script=_swift_script("rlhf")
+        )
+        if torchrun:
+            typer.echo(f"# which ms-swift runs as:\n{shlex.join(torchrun)}")
         return
     unset = sorted({a for a in plan.argv + list(plan.env.values()) if "${" in a})
     if unset:
@@ -70,6 +78,15 @@ def train_command(
         ) from error
     # A run killed by a signal exits as a shell reports it (SIGTERM: 143).
     raise typer.Exit(code if code >= 0 else 128 - code)
+
+
+def _swift_script(command: str) -> str:
+    """ms-swift's script for ``swift <command>``; its path in the package where not installed."""
+    try:
+        spec = importlib.util.find_spec(f"swift.cli.{command}")
+    except ImportError:
+        spec = None
+    return spec.origin if spec and spec.origin else f"swift/cli/{command}.py"
 
 
 class TinyKind(StrEnum):

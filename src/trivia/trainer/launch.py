@@ -9,7 +9,8 @@ A config has three sections, after a comment that says how to run it::
 ms-swift refuses flags it does not know, so ``plugin`` options travel as ``TRIVIA_<NAME>``
 environment variables; ``--rejection_*`` and the other plugin flags may also be given after
 ``--`` on the command line and are routed the same way. Multi-node runs use the usual torchrun
-variables (``NNODES``, ``NODE_RANK``, ``MASTER_ADDR``, ``MASTER_PORT``), which ms-swift reads.
+variables (``NNODES``, ``NODE_RANK``, ``MASTER_ADDR``, ``MASTER_PORT``), which ms-swift turns
+into torchrun's flags (``torchrun_argv`` shows the command it will run).
 ``${VAR}`` in a string value is replaced from the environment.
 
 Pure: builds the command; running it is the caller's business.
@@ -30,10 +31,21 @@ import yaml
 from trivia.trainer.options import PLUGIN_FLAGS
 from trivia.trainer.stop_request import STOP_CALLBACK
 
-__all__ = ["PLUGIN_FILE", "ConfigError", "LaunchPlan", "load_config", "plan_launch"]
+__all__ = [
+    "PLUGIN_FILE",
+    "TORCHRUN_VARIABLES",
+    "ConfigError",
+    "LaunchPlan",
+    "load_config",
+    "plan_launch",
+    "torchrun_argv",
+]
 
 PLUGIN_FILE = Path(__file__).with_name("plugin.py")
 SECTIONS = frozenset({"env", "plugin", "swift"})
+# ms-swift runs `swift rlhf` under torchrun when NPROC_PER_NODE or NNODES is set, passing these
+# variables as torchrun's flags of the same name, in this order (swift/cli/main.py).
+TORCHRUN_VARIABLES = ("NPROC_PER_NODE", "MASTER_PORT", "NNODES", "NODE_RANK", "MASTER_ADDR")
 
 
 class ConfigError(ValueError):
@@ -169,4 +181,34 @@ def plan_launch(
     options["callbacks"] = [*callbacks, *([] if STOP_CALLBACK in callbacks else [STOP_CALLBACK])]
     argv = [swift, "rlhf", *_swift_args(options, environ)]
     argv += ["--external_plugins", str(PLUGIN_FILE), *extra_swift]
+    _check_nodes({**environ, **env})
     return LaunchPlan(argv=argv, env=env)
+
+
+def _check_nodes(env: Mapping[str, str]) -> None:
+    """A multi-node run needs every rank's place, or torchrun waits for ranks that never come."""
+    try:
+        nodes = int(env.get("NNODES", "1"))
+        rank = int(env.get("NODE_RANK", "0"))
+    except ValueError as error:
+        raise ConfigError(f"NNODES and NODE_RANK must be integers: {error}") from error
+    if nodes < 1 or not 0 <= rank < nodes:
+        raise ConfigError(f"NODE_RANK {rank} is not a rank of NNODES {nodes} (0 to {nodes - 1})")
+    missing = [name for name in ("MASTER_ADDR", "MASTER_PORT") if nodes > 1 and not env.get(name)]
+    if missing:
+        raise ConfigError(f"NNODES is {nodes}: set {' and '.join(missing)} (rank 0's address)")
+
+
+def torchrun_argv(
+    plan: LaunchPlan, environ: Mapping[str, str], *, python: str, script: str
+) -> list[str] | None:
+    """The torchrun command ms-swift runs for ``plan``; None when it runs without torchrun.
+
+    ``python`` is the interpreter of the ``swift`` launcher, ``script`` ms-swift's
+    ``swift/cli/rlhf.py``; ``environ`` is the environment ``trivia train`` starts swift in.
+    """
+    env = {**environ, **plan.env}
+    if "NPROC_PER_NODE" not in env and "NNODES" not in env:
+        return None
+    flags = [part for n in TORCHRUN_VARIABLES if n in env for part in (f"--{n.lower()}", env[n])]
+    return [python, "-m", "torch.distributed.run", *flags, script, *plan.swift_args]
