@@ -47,8 +47,16 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(16 * MIB, gt=0)
     # A request with more items than this is refused with 413.
     max_items: int = Field(4096, gt=0)
+    # An item with more questions than this is refused with 422 (the paper asks about 30).
+    max_questions_per_item: int = Field(256, gt=0)
+    # A request with more questions over all its items than this is refused with 413.
+    max_questions_per_request: int = Field(65_536, gt=0)
     # Items not scored this many seconds after a request arrived get `qa_f1: null` and an error.
     request_deadline_s: float = Field(120.0, gt=0)
+    # On SIGTERM the gateway stops accepting connections and finishes the requests in flight for
+    # up to this long; unset, `request_deadline_s` + 5 (no request is cut). Container and pod
+    # grace periods (compose `stop_grace_period`, k8s `terminationGracePeriodSeconds`) exceed it.
+    shutdown_grace_s: float | None = Field(None, gt=0)
     # How long the gateway keeps trying to reach Redis to enqueue before answering 503.
     enqueue_retry_s: float = Field(15.0, ge=0)
 
@@ -103,10 +111,17 @@ class Settings(BaseSettings):
     data_dir: Path = Path("runs/stack")
     workers: int = Field(2, ge=1)
 
-    @field_validator("qa_model", "api_token", "qa_api_key", mode="before")
+    @field_validator("qa_model", "api_token", "qa_api_key", "shutdown_grace_s", mode="before")
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         return None if value == "" else value
+
+    @property
+    def drain_s(self) -> float:
+        """How long a stopping gateway finishes requests in flight (see `shutdown_grace_s`)."""
+        if self.shutdown_grace_s is not None:
+            return self.shutdown_grace_s
+        return self.request_deadline_s + 5.0
 
     @property
     def qa_url_list(self) -> list[str]:

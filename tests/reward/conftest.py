@@ -26,6 +26,7 @@ from tests.support.openai_stub import StubServer, openai_stub
 from tests.support.valkey import RedisServer
 
 from trivia.ports import free_port_block
+from trivia.reward.redis_server import ensure_password
 from trivia.reward.stack import trivia_command
 
 TOKEN = "reward-test-token"
@@ -33,6 +34,8 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 DEADLINE_S = 10
 MAX_BODY_BYTES = 1024 * 1024
 MAX_ITEMS = 64
+MAX_QUESTIONS_PER_ITEM = 32
+MAX_QUESTIONS_PER_REQUEST = 512
 
 
 def processes_mentioning(text: str) -> list[int]:
@@ -159,6 +162,8 @@ def stack(stub_process: Stub, tmp_path_factory: pytest.TempPathFactory) -> Itera
         "TRIVIA_REQUEST_DEADLINE_S": str(DEADLINE_S),
         "TRIVIA_MAX_BODY_BYTES": str(MAX_BODY_BYTES),
         "TRIVIA_MAX_ITEMS": str(MAX_ITEMS),
+        "TRIVIA_MAX_QUESTIONS_PER_ITEM": str(MAX_QUESTIONS_PER_ITEM),
+        "TRIVIA_MAX_QUESTIONS_PER_REQUEST": str(MAX_QUESTIONS_PER_REQUEST),
         "TRIVIA_QA_REQUEST_TIMEOUT_S": "1",
         "TRIVIA_QA_MAX_RETRIES": "1",
         "TRIVIA_QA_BACKOFF_BASE_S": "0.05",
@@ -169,9 +174,10 @@ def stack(stub_process: Stub, tmp_path_factory: pytest.TempPathFactory) -> Itera
             "--qa-url", stub_process.url, "--data-dir", str(data_dir)]  # fmt: skip
     with (data_dir / "stack.err").open("w") as err:
         process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=err, text=True, env=env)
+    password = ensure_password(data_dir / "valkey")  # the stack reuses what it finds there
     running = RunningStack(
         url=f"http://127.0.0.1:{port}",
-        redis_url=f"redis://127.0.0.1:{port + 2}/0",
+        redis_url=f"redis://:{password}@127.0.0.1:{port + 2}/0",
         port=port,
         process=process,
         data_dir=data_dir,

@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+import socket
+from urllib.parse import urlsplit
+
 import httpx
 import pytest
 
-from .conftest import AUTH, MAX_BODY_BYTES, MAX_ITEMS
+from .conftest import (
+    AUTH,
+    MAX_BODY_BYTES,
+    MAX_ITEMS,
+    MAX_QUESTIONS_PER_ITEM,
+    MAX_QUESTIONS_PER_REQUEST,
+)
 
 OTSL = "<fcel>Name<fcel>Age<nl>\n<fcel>Bob<fcel>42<nl>\n"
 
@@ -120,3 +129,44 @@ def test_openapi_documents_auth_and_every_error(stack):
     post = schema["paths"]["/v1/rewards"]["post"]
     assert set(post["responses"]) >= {"200", "400", "401", "413", "422", "503"}
     assert post["security"]
+
+
+def _questions(n: int) -> list[dict]:
+    return [{"question": f"Question {i}?", "answer": "1"} for i in range(n)]
+
+
+def test_too_many_questions_in_one_item_is_422_naming_the_limit(stack):
+    items = [
+        {"id": "ok", "completion": OTSL, "qa_pairs": _questions(2)},
+        {"id": "big", "completion": OTSL, "qa_pairs": _questions(MAX_QUESTIONS_PER_ITEM + 1)},
+    ]
+    with stack.client() as client:
+        response = client.post("/v1/rewards", json={"items": items})
+    assert response.status_code == 422
+    detail = response.json()["detail"]
+    assert f"item 1 ('big') has {MAX_QUESTIONS_PER_ITEM + 1} questions" in detail
+    assert f"at most {MAX_QUESTIONS_PER_ITEM} per item (max_questions_per_item)" in detail
+
+
+def test_too_many_questions_in_one_request_is_413_naming_the_limit(stack):
+    per_item = MAX_QUESTIONS_PER_ITEM
+    n = MAX_QUESTIONS_PER_REQUEST // per_item + 1
+    items = [{"id": str(i), "completion": OTSL, "qa_pairs": _questions(per_item)} for i in range(n)]
+    with stack.client() as client:
+        response = client.post("/v1/rewards", json={"items": items})
+    assert response.status_code == 413
+    detail = response.json()["detail"]
+    assert f"{n * per_item} questions; at most {MAX_QUESTIONS_PER_REQUEST} per request" in detail
+    assert "max_questions_per_request" in detail
+
+
+def test_a_request_without_the_token_is_refused_before_its_body_is_read(stack):
+    # Declare a body and send none of it: the 401 must come without waiting for it.
+    address = urlsplit(stack.url)
+    with socket.create_connection((address.hostname, address.port), timeout=30) as conn:
+        conn.sendall(
+            b"POST /v1/rewards HTTP/1.1\r\nHost: gateway\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 500000\r\n\r\n"
+        )
+        reply = conn.recv(4096)
+    assert reply.startswith(b"HTTP/1.1 401"), reply

@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import stat
 import subprocess
+import time
 
+import pytest
 from redis import Redis
+from redis.exceptions import AuthenticationError
 from tests.support.valkey import RedisServer
 
-from trivia.reward.redis_server import server_command
+from trivia.reward.redis_server import (
+    CONFIG_FILE,
+    PASSWORD_FILE,
+    ensure_password,
+    redis_url,
+    server_command,
+    wait_for_redis,
+)
 
 
 def test_command_turns_on_aof_and_refuses_eviction(tmp_path):
@@ -37,3 +48,31 @@ def test_queued_data_survives_a_sigkill_and_restart(tmp_path, free_ports):
     finally:
         server.stop()
     assert server.process is None
+
+
+def test_the_password_is_generated_private_and_reused(tmp_path):
+    password = ensure_password(tmp_path / "valkey")
+    path = tmp_path / "valkey" / PASSWORD_FILE
+    assert len(password) >= 32
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert ensure_password(tmp_path / "valkey") == password
+
+
+def test_a_server_with_a_password_refuses_clients_without_it(tmp_path, free_ports):
+    password = ensure_password(tmp_path)
+    port = free_ports(1)
+    argv = server_command(port, tmp_path, password=password)
+    assert not any(password in arg for arg in argv)  # never on a command line
+    config = tmp_path / CONFIG_FILE
+    assert stat.S_IMODE(config.stat().st_mode) == 0o600
+    process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for_redis(redis_url(port, password), time.monotonic() + 30)
+        with pytest.raises(AuthenticationError):
+            Redis(port=port).ping()
+        with pytest.raises(AuthenticationError):
+            Redis(port=port, password="guess").ping()
+        assert Redis.from_url(redis_url(port, password)).ping()
+    finally:
+        process.kill()
+        process.wait()

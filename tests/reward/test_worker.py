@@ -46,3 +46,30 @@ def test_a_worker_killed_mid_request_loses_no_item(stack, stub):
     assert stub.stats()["answered"] >= len(items) * len(PAIRS)
     stack.wait_ready()
     assert "exited with -9; restarting" in (stack.data_dir / "stack.err").read_text()
+
+
+def test_a_worker_refuses_any_job_but_the_scoring_job(stack, tmp_path):
+    from rq import Queue
+    from rq.job import JobStatus
+    from rq.serializers import JSONSerializer
+
+    from trivia.settings import Settings
+
+    target = tmp_path / "made-by-a-job"
+    redis = stack.redis()
+    try:
+        queue = Queue(Settings().queue_name, connection=redis, serializer=JSONSerializer)
+        job = queue.enqueue("os.makedirs", str(target))
+        deadline = time.monotonic() + 30
+        while job.get_status(refresh=True) not in (JobStatus.FAILED, JobStatus.FINISHED):
+            assert time.monotonic() < deadline, "the job was never picked up"
+            time.sleep(0.05)
+        assert job.get_status() == JobStatus.FAILED
+        assert "refused: 'os.makedirs' is not trivia.reward.jobs.score_table" in str(
+            job.latest_result().exc_string
+        )
+    finally:
+        redis.close()
+    assert not target.exists()
+    logs = "".join(p.read_text() for p in (stack.data_dir / "logs").glob("worker-*.log"))
+    assert "refused job" in logs and "os.makedirs" in logs

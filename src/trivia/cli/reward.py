@@ -5,6 +5,7 @@ Options override the `TRIVIA_*` environment (see `trivia.settings`).
 
 from __future__ import annotations
 
+import math
 import signal
 from pathlib import Path
 from typing import Annotated, Any
@@ -47,7 +48,8 @@ def gateway_command(
         port=settings.port,
         log_level="warning",
         access_log=False,
-        timeout_graceful_shutdown=5,
+        # SIGTERM: stop accepting, finish the requests in flight (a step's rewards), then exit.
+        timeout_graceful_shutdown=math.ceil(settings.drain_s),
     )
 
 

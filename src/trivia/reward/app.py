@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from typing import Any
 
 from fastapi import Depends, FastAPI, Request, status
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from redis import Redis
 from redis.asyncio import Redis as AsyncRedis
@@ -17,7 +19,8 @@ from rq import Queue
 from rq.serializers import JSONSerializer
 
 from trivia.reward import metrics
-from trivia.reward.auth import bearer_token_dependency
+from trivia.reward.api import RewardRequest
+from trivia.reward.auth import BearerTokenCheck, bearer_token_dependency
 from trivia.reward.gateway_state import GatewayState
 from trivia.reward.inspector.recorder import Recorder
 from trivia.reward.limits import BodySizeLimit
@@ -61,13 +64,31 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    if settings.api_token:
+        # Outermost: a request without the token is answered before its body is read.
+        app.add_middleware(BearerTokenCheck, token=settings.api_token)
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     auth = [Depends(bearer_token_dependency(settings.api_token))] if settings.api_token else []
     app.include_router(rewards.router, dependencies=auth)
     app.include_router(health.router)
     app.include_router(inspect.router)
     app.add_exception_handler(inspect.SignIn, inspect.sign_in_redirect)
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's schema plus the request body, which the route parses itself (off the loop)."""
+    if app.openapi_schema is None:
+        schema = get_openapi(
+            title=app.title, version=app.version, summary=app.summary, routes=app.routes
+        )
+        body = RewardRequest.model_json_schema(ref_template="#/components/schemas/{model}")
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        components.update(body.pop("$defs", {}))
+        components["RewardRequest"] = body
+        app.openapi_schema = schema
+    return app.openapi_schema
 
 
 async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -76,10 +97,8 @@ async def _validation_error(request: Request, exc: RequestValidationError) -> JS
     for error in errors:
         if error.get("type") == "json_invalid":
             reason = (error.get("ctx") or {}).get("error", "JSON decode error")
-            at = error.get("loc", ("body", "?"))[-1]
             return JSONResponse(
-                {"detail": f"malformed JSON: {reason} (at character {at})"},
-                status_code=status.HTTP_400_BAD_REQUEST,
+                {"detail": f"malformed JSON: {reason}"}, status_code=status.HTTP_400_BAD_REQUEST
             )
     detail = [{"type": e.get("type"), "loc": e.get("loc"), "msg": e.get("msg")} for e in errors]
     return JSONResponse(

@@ -5,14 +5,55 @@ closure's annotation as an object, not as a string naming a local variable.
 """
 
 import hmac
+import json
 from collections.abc import Awaitable, Callable
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import SecretStr
 
-__all__ = ["bearer_token_dependency"]
+__all__ = ["BearerTokenCheck", "bearer_token_dependency"]
+
+_UNAUTHORIZED = json.dumps({"detail": "missing or invalid bearer token"}).encode()
+
+
+def _valid(header: bytes | None, expected: bytes) -> bool:
+    scheme, _, given = (header or b"").partition(b" ")
+    return scheme.lower() == b"bearer" and hmac.compare_digest(given.strip(), expected)
+
+
+class BearerTokenCheck:
+    """ASGI middleware: answer 401 under `path_prefix` before a byte of the body is read.
+
+    FastAPI reads and parses a body before it runs dependencies, so without this an
+    unauthenticated client could make the gateway parse megabytes of JSON.
+    """
+
+    def __init__(self, app: Any, token: SecretStr, path_prefix: str = "/v1/") -> None:
+        self.app = app
+        self.expected = token.get_secret_value().encode("utf-8")
+        self.path_prefix = path_prefix
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["path"].startswith(self.path_prefix):
+            header = dict(scope.get("headers") or []).get(b"authorization")
+            if not _valid(header, self.expected):
+                await send(
+                    {
+                        "type": "http.response.start",
+                        "status": 401,
+                        "headers": [
+                            (b"content-type", b"application/json"),
+                            (b"content-length", str(len(_UNAUTHORIZED)).encode()),
+                            (b"www-authenticate", b"Bearer"),
+                            (b"connection", b"close"),
+                        ],
+                    }
+                )
+                await send({"type": "http.response.body", "body": _UNAUTHORIZED})
+                return
+        await self.app(scope, receive, send)
 
 
 def bearer_token_dependency(token: SecretStr) -> Callable[..., Awaitable[None]]:

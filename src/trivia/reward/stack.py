@@ -21,14 +21,15 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
 import httpx
 
-from trivia.reward.redis_server import server_command, wait_for_redis
+from trivia.reward.redis_server import ensure_password, redis_url, server_command, wait_for_redis
+from trivia.settings import Settings
 
 __all__ = ["Child", "Stack", "StackConfig", "trivia_command"]
 
@@ -132,6 +133,30 @@ class Child:
             self._log = None
 
 
+@contextlib.contextmanager
+def _environment(changes: dict[str, str]) -> Iterator[None]:
+    """`os.environ` with `changes` applied for the block (what the children see)."""
+    saved = {name: os.environ.get(name) for name in changes}
+    os.environ.update(changes)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def _without_password(url: str) -> str:
+    scheme, sep, rest = url.partition("://")
+    if "@" not in rest:
+        return url
+    auth, _, host = rest.rpartition("@")
+    user = auth.split(":", 1)[0]
+    return f"{scheme}{sep}{user}:***@{host}"
+
+
 def _port_free(host: str, port: int) -> bool:
     with socket.socket() as probe:
         try:
@@ -163,7 +188,10 @@ class Stack:
 
     @property
     def redis_url(self) -> str:
-        return self.config.redis_url or f"redis://127.0.0.1:{self.config.redis_port}/0"
+        """Where the children find Redis; the local server's URL carries its password."""
+        if self.config.redis_url is not None:
+            return self.config.redis_url
+        return redis_url(self.config.redis_port, ensure_password(self.data_dir / "valkey"))
 
     @property
     def qa_urls(self) -> list[str]:
@@ -201,13 +229,15 @@ class Stack:
         busy = [port for port in self.ports() if not _port_free(c.host, port)]
         if busy:
             raise RuntimeError(f"ports already in use: {busy} (choose another --port)")
-        env = {**os.environ, **c.env, "PYTHONUNBUFFERED": "1"}
+        # The Redis URL (with the local server's password) travels by environment only.
+        env = {**os.environ, **c.env, "PYTHONUNBUFFERED": "1", "TRIVIA_REDIS_URL": self.redis_url}
         trivia = trivia_command()
         logs = self.data_dir / "logs"
         if c.redis_url is None:
+            valkey_dir = self.data_dir / "valkey"
             self._redis = self._launch(
                 "valkey",
-                server_command(c.redis_port, self.data_dir / "valkey"),
+                server_command(c.redis_port, valkey_dir, password=ensure_password(valkey_dir)),
                 env,
                 logs,
             )
@@ -221,15 +251,13 @@ class Stack:
             )  # fmt: skip
             self._wait_http(qa, f"{self.qa_urls[0]}/models", deadline)
         for i in range(c.workers):
-            argv = [*trivia, "worker", "--redis-url", self.redis_url,
-                    "--metrics-port", str(c.worker_metrics_port(i))]  # fmt: skip
+            argv = [*trivia, "worker", "--metrics-port", str(c.worker_metrics_port(i))]
             for url in self.qa_urls:
                 argv += ["--qa-url", url]
             self._launch(f"worker-{i}", argv, env, logs)
         gateway = self._launch(
             "gateway",
-            [*trivia, "gateway", "--host", c.host, "--port", str(c.port),
-             "--redis-url", self.redis_url],
+            [*trivia, "gateway", "--host", c.host, "--port", str(c.port)],
             env,
             logs,
         )  # fmt: skip
@@ -268,7 +296,7 @@ class Stack:
         """The URLs of the running stack, one per line."""
         lines = [
             f"gateway  {self.gateway_url}  (POST /v1/rewards, /docs, /readyz, /metrics)",
-            f"redis    {self.redis_url}",
+            f"redis    {_without_password(self.redis_url)}",
             *(f"qa       {url}" for url in self.qa_urls),
             *(f"worker-{i} {url}" for i, url in enumerate(self.worker_metrics_urls())),
             f"logs     {self.data_dir / 'logs'}",
@@ -302,10 +330,19 @@ class Stack:
             time.sleep(interval_s)
 
     def stop(self, grace_s: float = 10.0) -> None:
-        """Stop every child in reverse start order (gateway first, Redis last)."""
+        """Stop every child in reverse start order (gateway first, Redis last).
+
+        The gateway gets its drain time (`shutdown_grace_s`) and a little more before SIGKILL,
+        so the requests in flight finish while the workers behind it still run.
+        """
         for child in reversed(self.children):
-            child.stop(grace_s)
+            child.stop(self._gateway_grace_s() if child.name == "gateway" else grace_s)
         self.children.clear()
+
+    def _gateway_grace_s(self) -> float:
+        env = {k: v for k, v in self.config.env.items() if k.startswith("TRIVIA_")}
+        with _environment(env):
+            return Settings().drain_s + 5.0
 
     def __enter__(self) -> Stack:
         self.start()

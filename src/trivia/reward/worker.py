@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from socketserver import ThreadingMixIn
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
@@ -31,10 +32,14 @@ from rq.registry import StartedJobRegistry
 from rq.serializers import JSONSerializer
 
 from trivia.reward import context
+from trivia.reward.enqueue import JOB_FUNCTION
 from trivia.reward.keys import maintenance_lock_key
 from trivia.settings import Settings
 
-__all__ = ["RewardWorker", "run_worker", "serve_worker_metrics"]
+__all__ = ["REDIS_POLL_S", "RewardWorker", "run_worker", "serve_worker_metrics", "wait_for_redis"]
+
+#: How often a worker that lost Redis checks whether it is back.
+REDIS_POLL_S = 0.5
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +78,11 @@ class _FastRecovery:
 class RewardWorker(_FastRecovery, SimpleWorker):
     """Runs reward jobs in its own process, one at a time, with fast recovery of dead ones."""
 
+    # RQ doubles its wait for a lost Redis up to 60 s, so scoring resumed up to a minute after
+    # Redis came back; here a lost Redis is polled every half second (after RQ's first 1 s).
+    exponential_backoff_factor = 1.0
+    max_connection_wait_time = REDIS_POLL_S
+
     def __init__(self, queues: Any, *, settings: Settings, **kwargs: Any) -> None:
         self.settings = settings
         kwargs.setdefault("serializer", JSONSerializer)
@@ -80,6 +90,17 @@ class RewardWorker(_FastRecovery, SimpleWorker):
         super().__init__(queues, **kwargs)
 
     def execute_job(self, job: Job, queue: Queue) -> None:
+        try:
+            name = job.func_name
+        except Exception as exc:  # not our JSON payload (a pickle, garbage)
+            name = f"<unreadable: {type(exc).__name__}>"
+        if name != JOB_FUNCTION:
+            # RQ would import and call whatever the job names: refuse anything but scoring.
+            log.error("refused job %s: it names %r, not %s", job.id, name, JOB_FUNCTION)
+            self.handle_job_failure(
+                job, queue, exc_string=f"refused: {name!r} is not {JOB_FUNCTION}"
+            )
+            return
         # The main thread runs the job, so a thread keeps its heartbeat fresh meanwhile.
         stop = threading.Event()
         beat = threading.Thread(target=self._beat, args=(job, stop), name="heartbeat", daemon=True)
@@ -149,23 +170,61 @@ def serve_worker_metrics(host: str, port: int, redis_url: str) -> WSGIServer:
     return server
 
 
+def wait_for_redis(connection: Redis, *, poll_s: float = REDIS_POLL_S) -> None:
+    """Return once Redis answers PING, polling every `poll_s` (logged once while it is away)."""
+    said = False
+    while True:
+        try:
+            connection.ping()
+            if said:
+                log.warning("Redis is back")
+            return
+        except RedisError as exc:
+            if not said:
+                log.warning("Redis unreachable (%s); polling every %.1f s", exc, poll_s)
+                said = True
+            time.sleep(poll_s)
+
+
+def _redis_answers(connection: Redis) -> bool:
+    try:
+        return bool(connection.ping())
+    except RedisError:
+        return False
+
+
 def run_worker(settings: Settings, *, burst: bool = False) -> None:
-    """Run one worker until it is stopped (SIGTERM/SIGINT: finish the job at hand, then exit)."""
+    """Run one worker until it is stopped (SIGTERM/SIGINT: finish the job at hand, then exit).
+
+    A Redis outage does not end the process: a worker that loses Redis mid-job (RQ raises) is
+    replaced in this process by a new one as soon as Redis answers again, so scoring resumes
+    within about `REDIS_POLL_S` of its return instead of after a restart with backoff.
+    """
     # Redis replies are decoded by RQ itself; the connection stays binary.
     connection = Redis.from_url(settings.redis_url, socket_connect_timeout=5)
     queue = Queue(settings.queue_name, connection=connection, serializer=JSONSerializer)
     ctx = context.configure(settings)
-    worker = RewardWorker([queue], connection=connection, settings=settings)
     metrics_server = None
     if settings.worker_metrics_port:
         metrics_server = serve_worker_metrics(
             settings.host, settings.worker_metrics_port, settings.redis_url
         )
-    stop_sweeping = worker.start_sweeping()
     try:
-        worker.work(burst=burst, logging_level="WARNING", with_scheduler=False)
+        while True:
+            wait_for_redis(connection)
+            worker = RewardWorker([queue], connection=connection, settings=settings)
+            stop_sweeping = worker.start_sweeping()
+            try:
+                worker.work(burst=burst, logging_level="WARNING", with_scheduler=False)
+            except RedisError as exc:  # raised from RQ's start or teardown while Redis is away
+                log.warning("lost Redis (%s); resuming when it is back", exc)
+                continue
+            finally:
+                stop_sweeping.set()
+            if burst or worker._stop_requested or _redis_answers(connection):
+                return  # stopped, or quit for a reason other than Redis: the supervisor decides
+            log.warning("lost Redis while working; resuming when it is back")
     finally:
-        stop_sweeping.set()
         if metrics_server is not None:
             metrics_server.shutdown()
         ctx.close()

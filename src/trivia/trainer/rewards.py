@@ -13,13 +13,13 @@ The classes here are plain async callables with ms-swift's ``Class(args=args)`` 
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 import httpx
+import stamina
 
 from trivia.reward.api import Metric
 from trivia.settings import get_settings
@@ -29,11 +29,17 @@ __all__ = ["QAF1Reward", "RewardServiceError", "ServiceReward", "TEDSReward", "f
 
 log = logging.getLogger(__name__)
 
+# A gateway restarting, draining or overloaded: the same request is sent again. It is
+# idempotent (jobs are keyed by table, answers come from the cache), so a retry costs little.
 _RETRY_STATUSES = frozenset({429, 502, 503, 504})
 
 
 class RewardServiceError(RuntimeError):
     """The reward service could not be reached or refused the request."""
+
+
+class _Unavailable(Exception):
+    """A response worth retrying (see `_RETRY_STATUSES`)."""
 
 
 def _completion_text(completion: Any) -> str:
@@ -65,31 +71,42 @@ async def fetch_rewards(
     transport: httpx.AsyncBaseTransport | None = None,
     step: int | None = None,
 ) -> list[dict[str, Any]]:
-    """One ``POST /v1/rewards`` for ``items``; retries connection errors and 429/5xx until
-    ``timeout_s`` has passed, then raises ``RewardServiceError``. ``step`` is sent as
-    ``X-Trivia-Step``, so the gateway's ``/inspect`` can show the batches of one step."""
+    """One ``POST /v1/rewards`` for ``items``, sent again unchanged on connection errors and
+    429/502/503/504 until ``timeout_s`` has passed; then raises ``RewardServiceError``. ``step``
+    is sent as ``X-Trivia-Step``, so the gateway's ``/inspect`` can show the batches of one step."""
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     if step is not None:
         headers["X-Trivia-Step"] = str(step)
     body = {"items": items, "metrics": list(metrics)}
     deadline = time.monotonic() + timeout_s
-    delay = 0.5
+    problem = "no attempt"
     async with httpx.AsyncClient(
         base_url=url.rstrip("/"), headers=headers, timeout=timeout_s, transport=transport
     ) as client:
-        while True:
-            try:
-                response = await client.post("/v1/rewards", json=body)
-                if response.status_code not in _RETRY_STATUSES:
-                    break
-                problem = f"HTTP {response.status_code}"
-            except httpx.TransportError as error:
-                problem = f"{type(error).__name__}: {error}"
-            if time.monotonic() + delay >= deadline:
-                raise RewardServiceError(f"reward service at {url} unavailable: {problem}")
-            log.warning("reward service at %s: %s; retrying in %.1f s", url, problem, delay)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 10.0)
+        try:
+            async for attempt in stamina.retry_context(
+                on=(httpx.TransportError, _Unavailable),
+                attempts=None,
+                timeout=timeout_s,
+                wait_initial=0.5,
+                wait_max=10.0,
+            ):
+                with attempt:
+                    if attempt.num > 1:
+                        log.warning("reward service at %s: %s; retry %d", url, problem, attempt.num)
+                    left = deadline - time.monotonic()
+                    try:
+                        response = await client.post(
+                            "/v1/rewards", json=body, timeout=max(left, 0.1)
+                        )
+                    except httpx.TransportError as error:
+                        problem = f"{type(error).__name__}: {error}"
+                        raise
+                    if response.status_code in _RETRY_STATUSES:
+                        problem = f"HTTP {response.status_code}"
+                        raise _Unavailable(problem)
+        except (httpx.TransportError, _Unavailable) as error:
+            raise RewardServiceError(f"reward service at {url} unavailable: {problem}") from error
     if response.status_code != 200:
         raise RewardServiceError(
             f"reward service at {url} answered HTTP {response.status_code}: {response.text[:500]}"

@@ -9,8 +9,10 @@ import time
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, HTTPException, status
+from fastapi import APIRouter, Depends, Header, HTTPException, Request, status
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
+from pydantic import ValidationError
 from redis.exceptions import RedisError
 from starlette.concurrency import run_in_threadpool
 
@@ -23,6 +25,7 @@ from trivia.reward.inspector.record import build_record
 from trivia.reward.keys import request_results_key
 from trivia.reward.planner import Plan, plan
 from trivia.reward.results import await_results
+from trivia.settings import Settings
 
 __all__ = ["router"]
 
@@ -31,9 +34,56 @@ router = APIRouter(prefix="/v1", tags=["rewards"])
 _ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorDetail, "description": "Malformed JSON."},
     401: {"model": ErrorDetail, "description": "Missing or wrong bearer token."},
-    413: {"model": ErrorDetail, "description": "Body or item count over the limit."},
+    413: {
+        "model": ErrorDetail,
+        "description": "Body, item count or questions per request over the limit (named).",
+    },
+    422: {
+        "model": ErrorDetail,
+        "description": "A field is invalid, or an item has more questions than the limit (named).",
+    },
     503: {"model": ErrorDetail, "description": "The queue (Redis) is unreachable."},
 }
+# The body is parsed here, in a worker thread, so that a 15 MB request does not hold the event
+# loop (and /healthz with it); the schema is added to the OpenAPI document by `app._openapi`.
+_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/RewardRequest"}}},
+    }
+}
+
+
+def _parse(raw: bytes) -> RewardRequest:
+    try:
+        return RewardRequest.model_validate_json(raw)
+    except ValidationError as exc:
+        errors = [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_url=False)]
+        raise RequestValidationError(errors) from None
+
+
+def _check_limits(body: RewardRequest, settings: Settings) -> None:
+    if len(body.items) > settings.max_items:
+        raise HTTPException(
+            status.HTTP_413_CONTENT_TOO_LARGE,
+            f"{len(body.items)} items; at most {settings.max_items} per request (max_items)",
+        )
+    total = 0
+    for index, item in enumerate(body.items):
+        count = len(item.qa_pairs)
+        if count > settings.max_questions_per_item:
+            raise HTTPException(
+                status.HTTP_422_UNPROCESSABLE_CONTENT,
+                f"item {index} ({item.id!r}) has {count} questions; at most "
+                f"{settings.max_questions_per_item} per item (max_questions_per_item)",
+            )
+        total += count
+    if total > settings.max_questions_per_request:
+        raise HTTPException(
+            status.HTTP_413_CONTENT_TOO_LARGE,
+            f"{total} questions; at most {settings.max_questions_per_request} per request "
+            "(max_questions_per_request)",
+        )
 
 
 @router.post(
@@ -41,9 +91,10 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     response_model=RewardResponse,
     responses=_ERRORS,
     summary="Score recognised tables",
+    openapi_extra=_BODY,
 )
 async def create_rewards(
-    body: RewardRequest,
+    request: Request,
     state: Annotated[GatewayState, Depends(get_state)],
     # `int`, not `int | None`: an absent header is None, but "null" is no step.
     x_trivia_step: Annotated[
@@ -63,12 +114,9 @@ async def create_rewards(
     started_at = time.time()
     settings = state.settings
     deadline = started + settings.request_deadline_s
-    if len(body.items) > settings.max_items:
-        raise HTTPException(
-            status.HTTP_413_CONTENT_TOO_LARGE,
-            f"{len(body.items)} items; at most {settings.max_items} per request",
-        )
     try:
+        body = await run_in_threadpool(_parse, await request.body())
+        _check_limits(body, settings)
         work = await run_in_threadpool(plan, body)
         metrics.STAGE_DURATION.labels("plan").observe(time.monotonic() - started)
         metrics.DEDUPE_SAVED_CALLS.inc(work.qa_calls_naive - work.qa_calls_planned)
