@@ -231,3 +231,28 @@ def test_the_harness_sees_a_dialog_and_a_request_when_a_page_runs_script(canary)
     dialogs, requests = asyncio.run(visit())
     assert dialogs == ["ran"]
     assert any(re.search(r"/ran$", url) for url in requests)
+
+
+def test_the_pages_policy_blocks_what_would_slip_past_the_sanitiser(stack, canary):
+    """The second lock: markup inserted into an inspector page neither runs nor loads."""
+    inject = (
+        "document.body.insertAdjacentHTML('beforeend', "
+        f"'<img src=\"{canary.url}/img.png\"><iframe src=\"{canary.url}/frame\"></iframe>"
+        f"<link rel=stylesheet href=\"{canary.url}/style.css\">');"
+        "const s = document.createElement('script');"
+        f"s.textContent = \"alert('inline'); fetch('{canary.url}/fetch')\";"
+        "document.body.append(s);"
+        "new Promise(r => setTimeout(r, 300))"
+    )
+
+    async def visit() -> Page:
+        async with browser() as page:
+            await page.goto(f"{stack.url}/inspect/login")
+            await page.evaluate(inject)
+            return page
+
+    page = asyncio.run(visit())
+    assert page.dialogs == []
+    assert canary.hits == []
+    refused = [e for e in page.console_errors if "Content Security Policy" in e]
+    assert len(refused) >= 3, page.console_errors
