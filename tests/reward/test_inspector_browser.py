@@ -237,8 +237,8 @@ def test_the_pages_policy_blocks_what_would_slip_past_the_sanitiser(stack, canar
     """The second lock: markup inserted into an inspector page neither runs nor loads."""
     inject = (
         "document.body.insertAdjacentHTML('beforeend', "
-        f"'<img src=\"{canary.url}/img.png\"><iframe src=\"{canary.url}/frame\"></iframe>"
-        f"<link rel=stylesheet href=\"{canary.url}/style.css\">');"
+        f'\'<img src="{canary.url}/img.png"><iframe src="{canary.url}/frame"></iframe>'
+        f'<link rel=stylesheet href="{canary.url}/style.css">\');'
         "const s = document.createElement('script');"
         f"s.textContent = \"alert('inline'); fetch('{canary.url}/fetch')\";"
         "document.body.append(s);"
