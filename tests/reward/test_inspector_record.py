@@ -8,6 +8,7 @@ import random
 import string
 import threading
 
+import lxml.html
 import pytest
 from prometheus_client import REGISTRY
 from redis.asyncio import Redis as AsyncRedis
@@ -15,6 +16,7 @@ from redis.asyncio import Redis as AsyncRedis
 from trivia.reward.api import RewardRequest
 from trivia.reward.assemble import assemble
 from trivia.reward.inspector import store
+from trivia.reward.inspector.pages import page
 from trivia.reward.inspector.record import build_record, invalid_reason, summarise
 from trivia.reward.inspector.recorder import Recorder
 from trivia.reward.inspector.views import cell_diff, spread
@@ -225,3 +227,30 @@ def test_keep_zero_records_nothing(redis):
 
     asyncio.run(submit())
     assert redis.llen(inspect_index_key()) == 0
+
+
+def test_an_item_page_lists_every_accepted_answer_of_a_question():
+    request = RewardRequest.model_validate(
+        {
+            "items": [
+                {
+                    "id": "a",
+                    "completion": OTSL,
+                    "qa_pairs": [{"question": "Age of Bob?", "answer": ["42 years", "42"]}],
+                }
+            ]
+        }
+    )
+    work = plan(request)
+    results = {0: _job_result(work.jobs[0], 0, fresh=True)}
+    items = assemble(request, work, results, "deadline")
+    record = build_record(
+        request_id="0" * 16, time=0.0, duration_s=0.1, step=None, request=request,
+        plan=work, results=results, items=items,
+    )  # fmt: skip
+    html = page(
+        "item.html", record=record, index=0, item=record["items"][0], group=[0],
+        table_html="", seen_by_qa=True, other=None,
+    ).body.decode()  # fmt: skip
+    row = lxml.html.fromstring(html).xpath("//table[@id='answers']/tbody/tr")[0]
+    assert row.xpath("string(td[2])").strip() == "42 years | 42"

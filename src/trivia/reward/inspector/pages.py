@@ -33,6 +33,11 @@ def _score(value: float | None) -> str:
     return "—" if value is None else f"{value:.3f}"
 
 
+def _expected(answer: str | list[str]) -> str:
+    # A question may accept several answers (aliases); the best F1 among them counts.
+    return answer if isinstance(answer, str) else " | ".join(answer)
+
+
 def _when(value: float) -> str:
     return dt.datetime.fromtimestamp(value, dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
 
@@ -46,6 +51,7 @@ _env = Environment(
 )
 _env.filters["score"] = _score
 _env.filters["when"] = _when
+_env.filters["expected"] = _expected
 
 
 def page(template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
