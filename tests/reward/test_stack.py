@@ -14,6 +14,7 @@ from .test_rewards import grid, item, otsl, post
 def test_prints_every_url_and_where_the_logs_are(stack):
     text = "".join(stack.output)
     assert f"gateway  {stack.url}" in text
+    assert f"inspect  {stack.url}/inspect" in text
     assert f"redis    redis://:***@127.0.0.1:{stack.port + 2}/0" in text
     assert stack.redis_url.split("@")[0].split(":")[-1] not in text  # the password is not shown
     assert f"worker-1 http://127.0.0.1:{stack.port + 11}/metrics" in text

@@ -296,6 +296,7 @@ class Stack:
         """The URLs of the running stack, one per line."""
         lines = [
             f"gateway  {self.gateway_url}  (POST /v1/rewards, /docs, /readyz, /metrics)",
+            f"inspect  {self.gateway_url}/inspect  (the scored requests, in a browser)",
             f"redis    {_without_password(self.redis_url)}",
             *(f"qa       {url}" for url in self.qa_urls),
             *(f"worker-{i} {url}" for i, url in enumerate(self.worker_metrics_urls())),
