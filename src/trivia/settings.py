@@ -2,16 +2,20 @@
 
 Each field can be set from the environment as ``TRIVIA_<FIELD>`` (for example
 ``TRIVIA_REDIS_URL``); command-line options override the environment. Build a ``Settings``
-explicitly where a process configures itself, or read the cached ``get_settings()``.
+explicitly where a process configures itself, or read the cached ``get_settings()``. Code that
+needs a default without the environment (a dataclass field, a command-line option) takes it
+from ``DEFAULTS`` (``DEFAULTS.port``); the chat clients' defaults are ``CHAT``.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated
 
 from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 __all__ = ["Settings", "get_settings", "split_urls"]
 
@@ -31,6 +35,24 @@ def split_urls(values: str | list[str] | tuple[str, ...] | None) -> list[str]:
             if url and url not in urls:
                 urls.append(url)
     return urls
+
+
+@dataclass(frozen=True)
+class ChatDefaults:
+    """How a chat client spreads, times and retries calls unless told otherwise."""
+
+    max_concurrency_per_endpoint: int = 64
+    request_timeout_s: float = 60.0
+    max_retries: int = 4
+    backoff_base_s: float = 0.25
+    backoff_max_s: float = 8.0
+    # An endpoint failing this many times in a row is left alone for `eject_for_s`.
+    eject_after_failures: int = 5
+    eject_for_s: float = 30.0
+    retry_after_max_s: float = 30.0
+
+
+CHAT = ChatDefaults()
 
 
 class Settings(BaseSettings):
@@ -91,23 +113,23 @@ class Settings(BaseSettings):
     worker_metrics_port: int = Field(0, ge=0, le=65535)
 
     # --- answering (QA) service ----------------------------------------------------------------
-    # One or more OpenAI-compatible base URLs (".../v1"), comma-separated.
-    qa_urls: str = "http://127.0.0.1:8001/v1"
+    # One or more OpenAI-compatible base URLs (".../v1"), comma-separated in the environment.
+    qa_urls: Annotated[list[str], NoDecode] = ["http://127.0.0.1:8001/v1"]
     # Model name; None = ask the endpoint's /v1/models.
     qa_model: str | None = None
     qa_api_key: SecretStr | None = None
-    qa_max_concurrency_per_endpoint: int = Field(64, gt=0)
-    qa_request_timeout_s: float = Field(60.0, gt=0)
-    qa_max_retries: int = Field(4, ge=0)
-    qa_backoff_base_s: float = Field(0.25, ge=0)
-    # An endpoint failing this many times in a row is left alone for `qa_eject_for_s`.
-    qa_eject_after_failures: int = Field(5, ge=1)
-    qa_eject_for_s: float = Field(30.0, ge=0)
+    qa_max_concurrency_per_endpoint: int = Field(CHAT.max_concurrency_per_endpoint, gt=0)
+    qa_request_timeout_s: float = Field(CHAT.request_timeout_s, gt=0)
+    qa_max_retries: int = Field(CHAT.max_retries, ge=0)
+    qa_backoff_base_s: float = Field(CHAT.backoff_base_s, ge=0)
+    qa_eject_after_failures: int = Field(CHAT.eject_after_failures, ge=1)
+    qa_eject_for_s: float = Field(CHAT.eject_for_s, ge=0)
     qa_max_tokens: int = Field(64, gt=0)
     # Ask one question of a table first, the rest after it (lets vLLM cache the prefix once).
     qa_prime_prefix: bool = False
 
-    # --- local stack ---------------------------------------------------------------------------
+    # --- local stack (`trivia stack up`) -------------------------------------------------------
+    # Valkey's AOF and the children's logs.
     data_dir: Path = Path("runs/stack")
     workers: int = Field(2, ge=1)
 
@@ -123,10 +145,16 @@ class Settings(BaseSettings):
             return self.shutdown_grace_s
         return self.request_deadline_s + 5.0
 
-    @property
-    def qa_url_list(self) -> list[str]:
-        """The QA endpoints as a list."""
-        return split_urls(self.qa_urls)
+    @field_validator("qa_urls", mode="before")
+    @classmethod
+    def _split_urls(cls, value: object) -> object:
+        if isinstance(value, str | list | tuple):
+            return split_urls(value)
+        return value
+
+
+# Every field at its default, the environment not read.
+DEFAULTS = Settings.model_construct()
 
 
 @lru_cache(maxsize=1)

@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from trivia.cli import app
+from trivia.settings import DEFAULTS
 
 qa_app = typer.Typer(help="Answer questions about tables (the QA side of the reward).")
 app.add_typer(qa_app, name="qa")
@@ -50,7 +51,9 @@ def ask_command(
     api_key: Annotated[
         str | None, typer.Option(envvar="TRIVIA_QA_API_KEY", help="Bearer token.")
     ] = None,
-    timeout: Annotated[float, typer.Option(help="Seconds per attempt.")] = 60.0,
+    timeout: Annotated[
+        float, typer.Option(help="Seconds per attempt.")
+    ] = DEFAULTS.qa_request_timeout_s,
 ) -> None:
     """Ask questions about one table and print each raw reply (one per line, in order)."""
     from trivia.qa.client import QAClient

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 import typer
 
 from trivia.cli import app
-from trivia.settings import Settings, split_urls
+from trivia.settings import DEFAULTS, Settings, split_urls
 
 stack_app = typer.Typer(help="Run the whole reward service on this machine.", no_args_is_help=True)
 app.add_typer(stack_app, name="stack")
@@ -66,7 +66,7 @@ def worker_command(
     """Run one reward worker: scores table jobs from the queue until stopped."""
     from trivia.reward.worker import run_worker
 
-    urls = ",".join(split_urls(qa_url)) if qa_url else None
+    urls = split_urls(qa_url) if qa_url else None
     settings = _settings(
         redis_url=redis_url, qa_urls=urls, worker_metrics_port=metrics_port, queue_name=queue
     )
@@ -75,8 +75,10 @@ def worker_command(
 
 @stack_app.command("up")
 def stack_up_command(
-    port: Annotated[int, typer.Option(help="Gateway port; others follow it (see below).")] = 8000,
-    workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 2,
+    port: Annotated[
+        int, typer.Option(help="Gateway port; others follow it (see below).")
+    ] = DEFAULTS.port,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = DEFAULTS.workers,
     qa_url: QaUrl = None,
     qa: Annotated[
         str | None, typer.Option(help="`lookup`: run the local lookup answerer as the QA service.")
@@ -84,9 +86,9 @@ def stack_up_command(
     redis_url: Annotated[
         str | None, typer.Option(help="Use this Redis instead of starting valkey-server.")
     ] = None,
-    data_dir: Annotated[Path, typer.Option(help="Valkey's AOF and the children's logs.")] = Path(
-        "runs/stack"
-    ),
+    data_dir: Annotated[
+        Path, typer.Option(help="Valkey's AOF and the children's logs.")
+    ] = DEFAULTS.data_dir,
 ) -> None:
     """Start Redis (valkey), the QA answerer, workers and the gateway; stop all on Ctrl-C.
 

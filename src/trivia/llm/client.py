@@ -36,6 +36,7 @@ import stamina
 from trivia.llm.endpoints import Endpoint, EndpointPool, EndpointStats, parse_endpoints
 from trivia.llm.errors import LLMError
 from trivia.llm.metrics import LLM_METRICS, CallMetrics
+from trivia.settings import CHAT
 
 # Idle connections are dropped before the server's keep-alive timeout (uvicorn's and vLLM's 5 s),
 # so a request is rarely sent on a connection the server is closing.
@@ -92,14 +93,14 @@ class ChatClient:
         *,
         model: str | None = None,
         api_key: str | None = None,
-        max_concurrency_per_endpoint: int = 64,
-        request_timeout_s: float = 60.0,
-        max_retries: int = 4,
-        backoff_base_s: float = 0.25,
-        backoff_max_s: float = 8.0,
-        eject_after_failures: int = 5,
-        eject_for_s: float = 30.0,
-        retry_after_max_s: float = 30.0,
+        max_concurrency_per_endpoint: int = CHAT.max_concurrency_per_endpoint,
+        request_timeout_s: float = CHAT.request_timeout_s,
+        max_retries: int = CHAT.max_retries,
+        backoff_base_s: float = CHAT.backoff_base_s,
+        backoff_max_s: float = CHAT.backoff_max_s,
+        eject_after_failures: int = CHAT.eject_after_failures,
+        eject_for_s: float = CHAT.eject_for_s,
+        retry_after_max_s: float = CHAT.retry_after_max_s,
         extra_body: dict[str, Any] | None = None,
         metrics: CallMetrics = LLM_METRICS,
         name: str = "LLM",

@@ -23,6 +23,7 @@ from trivia.llm.errors import LLMError, QAError
 from trivia.llm.metrics import CallMetrics
 from trivia.qa.metrics import QA_CALLS, QA_LATENCY
 from trivia.qa.prompts import build_messages
+from trivia.settings import DEFAULTS, Settings
 
 # Qwen3 thinks before answering unless told not to; vLLM and swift pass this to the chat template.
 DEFAULT_EXTRA_BODY: dict[str, Any] = {"chat_template_kwargs": {"enable_thinking": False}}
@@ -33,11 +34,29 @@ _QA_METRICS = CallMetrics(QA_CALLS, QA_LATENCY)
 class QAClient:
     """Asks questions about tables of one or more OpenAI-compatible servers; see the module doc."""
 
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Self:
+        """The client the `TRIVIA_QA_*` settings describe."""
+        s = settings
+        return cls(
+            s.qa_urls,
+            model=s.qa_model,
+            api_key=s.qa_api_key.get_secret_value() if s.qa_api_key else None,
+            max_concurrency_per_endpoint=s.qa_max_concurrency_per_endpoint,
+            request_timeout_s=s.qa_request_timeout_s,
+            max_retries=s.qa_max_retries,
+            backoff_base_s=s.qa_backoff_base_s,
+            eject_after_failures=s.qa_eject_after_failures,
+            eject_for_s=s.qa_eject_for_s,
+            max_tokens=s.qa_max_tokens,
+            prime_prefix=s.qa_prime_prefix,
+        )
+
     def __init__(
         self,
         endpoints: str | Sequence[str],
         *,
-        max_tokens: int = 64,
+        max_tokens: int = DEFAULTS.qa_max_tokens,
         prime_prefix: bool = False,
         extra_body: dict[str, Any] | None = None,
         **chat_options: Any,

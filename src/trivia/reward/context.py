@@ -34,20 +34,7 @@ class WorkerContext:
     def qa_client(self) -> QAClient:
         """The process's QA client, made on first use (inside the running loop)."""
         if self._client is None:
-            s = self.settings
-            self._client = QAClient(
-                s.qa_url_list,
-                model=s.qa_model,
-                api_key=s.qa_api_key.get_secret_value() if s.qa_api_key else None,
-                max_concurrency_per_endpoint=s.qa_max_concurrency_per_endpoint,
-                request_timeout_s=s.qa_request_timeout_s,
-                max_retries=s.qa_max_retries,
-                backoff_base_s=s.qa_backoff_base_s,
-                eject_after_failures=s.qa_eject_after_failures,
-                eject_for_s=s.qa_eject_for_s,
-                max_tokens=s.qa_max_tokens,
-                prime_prefix=s.qa_prime_prefix,
-            )
+            self._client = QAClient.from_settings(self.settings)
         return self._client
 
     def close(self) -> None:

@@ -29,7 +29,7 @@ from typing import IO
 import httpx
 
 from trivia.reward.redis_server import ensure_password, redis_url, server_command, wait_for_redis
-from trivia.settings import Settings
+from trivia.settings import DEFAULTS, Settings
 
 __all__ = ["Child", "Stack", "StackConfig", "trivia_command"]
 
@@ -59,13 +59,13 @@ def _die_with_parent() -> None:
 class StackConfig:
     """What `trivia stack up` starts."""
 
-    port: int = 8000
-    host: str = "127.0.0.1"
-    workers: int = 2
+    port: int = DEFAULTS.port
+    host: str = DEFAULTS.host
+    workers: int = DEFAULTS.workers
     qa_urls: list[str] = field(default_factory=list)
     qa_lookup: bool = False
     redis_url: str | None = None
-    data_dir: Path = Path("runs/stack")
+    data_dir: Path = DEFAULTS.data_dir
     env: dict[str, str] = field(default_factory=dict)
 
     @property

@@ -11,9 +11,10 @@ from __future__ import annotations
 import json
 from typing import Annotated
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from trivia.settings import DEFAULTS
 from trivia.trainer.filtering import OTSL_TAIL, RejectionConfig, Strategy, decode_tail
 
 __all__ = ["PLUGIN_FLAGS", "PluginOptions"]
@@ -37,7 +38,9 @@ class PluginOptions(BaseSettings):
     failure_patience: int = Field(3, ge=1)
 
     # --- reward service -------------------------------------------------------------------------
-    reward_url: str = "http://127.0.0.1:8000"
+    reward_url: str = f"http://127.0.0.1:{DEFAULTS.port}"
+    # The reward service's bearer token (the gateway's `TRIVIA_API_TOKEN`); None = no auth.
+    api_token: SecretStr | None = None
     # Seconds a reward call may take before its items count as failed (None rewards).
     reward_timeout_s: float = Field(180.0, gt=0)
 
@@ -45,6 +48,11 @@ class PluginOptions(BaseSettings):
     # Port of rank 0's Prometheus endpoint; 0 = none.
     train_metrics_port: int = Field(0, ge=0, le=65535)
     train_metrics_host: str = "127.0.0.1"
+
+    @field_validator("api_token", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        return None if value == "" else value
 
     @field_validator("rejection_tag_tail", mode="before")
     @classmethod

@@ -22,7 +22,6 @@ import httpx
 import stamina
 
 from trivia.reward.api import Metric
-from trivia.settings import get_settings
 from trivia.trainer.options import PluginOptions
 
 __all__ = ["QAF1Reward", "RewardServiceError", "ServiceReward", "TEDSReward", "fetch_rewards"]
@@ -129,7 +128,7 @@ class ServiceReward:
         self.options = options or PluginOptions()
 
     def _token(self) -> str | None:
-        token = get_settings().api_token
+        token = self.options.api_token
         return token.get_secret_value() if token is not None else None
 
     def _item(self, index: int, completion: str, qa_pairs: Any, solution: Any) -> dict[str, Any]:
