@@ -10,6 +10,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+import stamina
 from redis.exceptions import RedisError
 from rq import Queue, Retry
 
@@ -80,15 +81,18 @@ def enqueue_jobs(
 
 
 def _enqueue_chunk(queue: Queue, datas: list[Any], give_up_at: float) -> None:
-    delay = 0.05
-    while True:
-        try:
-            with queue.connection.pipeline() as pipe:
+    """One pipelined enqueue, retried with backoff (50 ms doubling to 1 s) until `give_up_at`."""
+    try:
+        for attempt in stamina.retry_context(
+            on=(RedisError, OSError),
+            attempts=None,
+            timeout=max(give_up_at - time.monotonic(), 0.001),
+            wait_initial=0.05,
+            wait_max=1.0,
+            wait_jitter=0.05,
+        ):
+            with attempt, queue.connection.pipeline() as pipe:
                 queue.enqueue_many(datas, pipeline=pipe)
                 pipe.execute()
-            return
-        except (RedisError, OSError) as exc:
-            if time.monotonic() + delay > give_up_at:
-                raise QueueUnavailable(f"queue unavailable: {type(exc).__name__}: {exc}") from exc
-            time.sleep(delay)
-            delay = min(delay * 2, 1.0)
+    except (RedisError, OSError) as exc:
+        raise QueueUnavailable(f"queue unavailable: {type(exc).__name__}: {exc}") from exc

@@ -8,12 +8,12 @@ before it is kept by the AOF, and re-run jobs push again (results are read once 
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from collections.abc import Collection
 from typing import Any
 
+import stamina
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
@@ -32,27 +32,41 @@ async def await_results(
     """
     results: dict[int, dict[str, Any]] = {}
     wanted = set(expected)
-    backoff = 0.05
     while len(results) < len(wanted):
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             break
         try:
-            popped = await redis.blpop([key], timeout=round(max(0.01, min(remaining, _POLL_S)), 3))
-            if popped is None:
-                continue
-            batch = [popped[1]]
-            more = await redis.lpop(key, _DRAIN)
-            if more:
-                batch.extend(more)
+            batch = await _pop(redis, key, remaining)
         except (RedisError, OSError):
-            await asyncio.sleep(min(backoff, max(remaining, 0)))
-            backoff = min(backoff * 2, 1.0)
-            continue
-        backoff = 0.05
+            break  # Redis stayed away until the deadline
         for raw in batch:
             result = json.loads(raw)
             index = result.get("job")
             if index in wanted:
                 results.setdefault(index, result)
     return results
+
+
+async def _pop(redis: Redis, key: str, remaining: float) -> list[bytes]:
+    """The results pushed so far (waiting up to a poll), Redis errors retried with backoff
+    (50 ms doubling to 1 s) for at most `remaining` seconds."""
+    wait = round(max(0.01, min(remaining, _POLL_S)), 3)
+    async for attempt in stamina.retry_context(
+        on=(RedisError, OSError),
+        attempts=None,
+        timeout=remaining,
+        wait_initial=0.05,
+        wait_max=1.0,
+        wait_jitter=0.05,
+    ):
+        with attempt:
+            popped = await redis.blpop([key], timeout=wait)
+            if popped is None:
+                return []
+            batch = [popped[1]]
+            more = await redis.lpop(key, _DRAIN)
+            if more:
+                batch.extend(more)
+            return batch
+    return []
