@@ -191,6 +191,12 @@ def test_bad_addresses_answer_with_a_reason(stack, path, status):
     assert lxml.html.fromstring(response.text).xpath("string(//p[@class='error'])")
 
 
+def test_a_trailing_slash_leads_to_the_list(stack):
+    with stack.client() as client:
+        response = client.get("/inspect/")
+    assert response.status_code == 308 and response.headers["location"] == "/inspect"
+
+
 def test_a_missing_item_is_404(stack, scored):
     _, link, _ = scored
     with stack.client() as client:

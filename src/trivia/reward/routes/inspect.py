@@ -197,4 +197,6 @@ def _error(status_code: int, reason: str) -> Response:
 @router.get("/{rest:path}")
 async def not_found(rest: str) -> Response:
     """Any other address under /inspect: the inspector's own 404 page (same headers)."""
+    if not rest:
+        return RedirectResponse("/inspect", status_code=308)
     return _error(404, f"no page at /inspect/{rest}")
