@@ -180,6 +180,7 @@ class _ImageRun:
         self.proposed: list[Candidate] = []  # passed the filters, in the order proposed
         self.verified: list[Candidate] = []
         self.rejected: list[dict[str, Any]] = []
+        self.new_replies: list[dict[str, Any]] = []  # saved only if the image fails
         self.candidates = 0
         self.rounds = 0
 
@@ -256,8 +257,8 @@ class _ImageRun:
             raise Unreadable(str(exc)) from None
 
     async def _generate(self, round_: int, key_of_image: str, generator_url: str) -> str:
-        """The generator's reply for this round: saved, so an outage later in the image (the
-        verifier's) does not cost the generator's work again."""
+        """The generator's reply for this round: read back when an earlier run of the image
+        saved it (an outage later in the image, the verifier's, does not cost it again)."""
         saved_key = work_key("reply", self.key, round_)
         saved = self.replies.get(saved_key) if self.replies is not None else None
         if saved is not None:
@@ -271,9 +272,14 @@ class _ImageRun:
             sampling=self.settings.generator_sampling,
             seed_parts=(key_of_image, round_),
         )
-        if self.replies is not None:
-            self.replies.write({"key": saved_key, "round": round_, "reply": reply.text})
+        self.new_replies.append({"key": saved_key, "round": round_, "reply": reply.text})
         return reply.text
+
+    def save_replies(self) -> None:
+        """Keep this run's generator replies for the next (called when the image failed)."""
+        if self.replies is not None:
+            for reply in self.new_replies:
+                self.replies.write(reply)
 
     async def _round(
         self,
@@ -401,6 +407,7 @@ class QAJob:
         try:
             result = await run.run(source)
         except* LLMError as errors:
+            run.save_replies()
             raise _first(errors) from None
         except* Unreadable as errors:
             raise _first(errors) from None
