@@ -66,6 +66,7 @@ def test_pages_without_a_session_redirect_to_the_sign_in_form(stack, scored):
     doc = lxml.html.fromstring(form.text)
     assert doc.xpath("//form[@method='post']//input[@type='password' and @name='token']")
     assert doc.xpath("//input[@name='next']/@value") == [link]
+    assert not doc.xpath("//form[@action='/inspect/logout']")
 
 
 def test_signing_in_sets_an_httponly_cookie_that_opens_the_pages(stack, scored):
