@@ -329,20 +329,21 @@ def test_public_names() -> None:
     assert {"TableTooLarge", "pairwise_teds", "teds"} <= set(trivia.metrics.__all__)
 
 
-def test_first_call_in_a_fresh_process_takes_under_5_seconds(tmp_path: Path) -> None:
-    """Compilation included: an empty numba cache directory forces it."""
+def test_a_fresh_process_compiles_into_the_cache_once_then_loads_it(tmp_path: Path) -> None:
+    """An empty numba cache directory forces compilation; the time it takes is the TEDS
+    benchmark's "first call" figure, not a unit test's."""
     script = (
-        "import time; start = time.perf_counter()\n"
         "from trivia.metrics import teds\n"
         "t = '<html><body><table><tr><td>{}</td></tr></table></body></html>'\n"
         "assert teds(t.format('a'), t.format('ab')) == 0.75\n"
-        "print(time.perf_counter() - start)\n"
     )
     environment = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}
+    cached = []
     for _ in range(2):  # compiling into the empty cache, then loading from it
         result = subprocess.run(
             [sys.executable, "-c", script], env=environment, capture_output=True, text=True
         )
         assert result.returncode == 0, result.stderr
-        assert float(result.stdout) < 5.0
-    assert any(tmp_path.rglob("*.nbi"))
+        cached.append({p: p.stat().st_mtime_ns for p in tmp_path.rglob("*.nb*")})
+    assert any(p.suffix == ".nbi" for p in cached[0])
+    assert cached[1] == cached[0]  # the second process wrote nothing: it loaded

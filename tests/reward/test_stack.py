@@ -39,7 +39,8 @@ def test_redis_restarted_mid_request_loses_nothing(stack, stub):
     out: dict = {}
     request = threading.Thread(target=lambda: out.update(results=post(stack, items)))
     request.start()
-    time.sleep(0.3)  # jobs are queued and running
+    while stub.stats()["in_flight"] == 0:  # until jobs are queued and running
+        time.sleep(0.01)
     os.kill(pid, signal.SIGKILL)  # the stack restarts it; the AOF brings the queue back
     request.join(30)
     assert not request.is_alive()
