@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_MAX_PIXELS",
     "DEFAULT_MIN_PIXELS",
+    "PAPER_SAMPLING",
     "VLMOptions",
     "err",
     "fail",
@@ -50,7 +51,8 @@ __all__ = [
 
 err = Console(stderr=True, soft_wrap=True)
 out = Console(soft_wrap=True)
-_PAPER = SamplingParams()
+#: The sampling defaults of the options: the paper's plain temperature sampling.
+PAPER_SAMPLING = SamplingParams()
 
 
 class Format(StrEnum):
@@ -221,6 +223,3 @@ class VLMOptions:
             )
         except ValueError as exc:
             raise typer.BadParameter(str(exc), param_hint=option) from None
-
-
-PAPER_SAMPLING = _PAPER

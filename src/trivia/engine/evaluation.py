@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from multiprocessing import get_context
@@ -182,7 +182,14 @@ def score_predictions(
     return out
 
 
-def _collect(scored, todo, keys, results, cache, on_scored) -> None:  # type: ignore[no-untyped-def]
+def _collect(
+    scored: Iterable[dict[str, Any]],
+    todo: Sequence[int],
+    keys: Sequence[str],
+    results: dict[int, dict[str, Any]],
+    cache: ResultStore | None,
+    on_scored: Callable[[int], None] | None,
+) -> None:
     for index, result in zip(todo, scored, strict=True):
         results[index] = result
         if cache is not None:

@@ -92,6 +92,7 @@ class SampleJob:
     model: str
     fingerprint: dict[str, Any]
     _prompt: str = ""
+    _sources: dict[Path, str] = field(default_factory=dict)  # image → hash, from key to run
 
     def __post_init__(self) -> None:
         self._prompt = recognition_prompt(self.settings.fmt)
@@ -107,6 +108,7 @@ class SampleJob:
             source = await asyncio.to_thread(image_key, item)
         except OSError as exc:
             raise Unreadable(f"cannot read: {exc}") from None
+        self._sources[item] = source
         return sample_key(
             source,
             self.fingerprint,
@@ -117,7 +119,7 @@ class SampleJob:
 
     async def run(self, item: Path, key: str) -> dict[str, Any]:
         settings, client = self.settings, self.client
-        source = await asyncio.to_thread(image_key, item)
+        source = self._sources.pop(item, None) or await asyncio.to_thread(image_key, item)
         started = time.monotonic()
         try:
             url = await asyncio.to_thread(client.encode, item)
