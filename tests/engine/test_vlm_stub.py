@@ -152,17 +152,23 @@ def test_out_of_range_sampling_fields_get_400(image_paths):
 def test_an_overloaded_server_answers_503():
     import threading
 
-    with vlm_stub(latency=0.3, slots=1, max_waiting=0) as stub:
-        statuses: list[int] = []
-        started = threading.Barrier(3)
+    entered, release = threading.Event(), threading.Event()
 
-        def call() -> None:
-            started.wait()
-            statuses.append(_chat(stub.url, [{"type": "text", "text": "hi"}]).status_code)
+    def slow(request: StubRequest) -> str:
+        entered.set()
+        release.wait(timeout=60)
+        return "done"
 
-        threads = [threading.Thread(target=call) for _ in range(3)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-    assert sorted(statuses) == [200, 503, 503]
+    with vlm_stub(slow, slots=1, max_waiting=0) as stub:
+        first: list[int] = []
+        holder = threading.Thread(
+            target=lambda: first.append(
+                _chat(stub.url, [{"type": "text", "text": "a"}]).status_code
+            )
+        )
+        holder.start()
+        assert entered.wait(timeout=60)  # the one slot is taken, nothing may wait
+        overflow = [_chat(stub.url, [{"type": "text", "text": "b"}]).status_code for _ in range(2)]
+        release.set()
+        holder.join()
+    assert overflow == [503, 503] and first == [200]
