@@ -10,8 +10,6 @@ from __future__ import annotations
 import random
 import socket
 
-__all__ = ["free_port", "free_port_block"]
-
 
 def free_port() -> int:
     """One port the kernel reports free now."""

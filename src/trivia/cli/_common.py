@@ -25,29 +25,14 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from trivia.engine.images import DEFAULT_MAX_PIXELS, DEFAULT_MIN_PIXELS
+from trivia.engine.images import DEFAULT_MAX_PIXELS as DEFAULT_MAX_PIXELS  # re-exported
+from trivia.engine.images import DEFAULT_MIN_PIXELS as DEFAULT_MIN_PIXELS  # re-exported
 from trivia.engine.sampling_params import SamplingParams
 
 if TYPE_CHECKING:
     from trivia.engine.runner import Outcome, RunSummary
     from trivia.engine.store import ResultStore
     from trivia.engine.vlm import VLMClient
-
-__all__ = [
-    "DEFAULT_MAX_PIXELS",
-    "DEFAULT_MIN_PIXELS",
-    "PAPER_SAMPLING",
-    "VLMOptions",
-    "err",
-    "fail",
-    "failed_path",
-    "on_outcome",
-    "open_store",
-    "out",
-    "print_run",
-    "progress",
-    "sampling_params",
-]
 
 err = Console(stderr=True, soft_wrap=True)
 out = Console(soft_wrap=True)

@@ -6,8 +6,6 @@ from collections.abc import Mapping
 from html import escape
 from typing import Any
 
-__all__ = ["pubtabnet_html"]
-
 
 def _cell_html(tokens: list[str]) -> str:
     # Single-character tokens are text and must be escaped ("<", "&"); longer ones are markup

@@ -24,8 +24,6 @@ from typing import Literal
 from trivia.qa.lookup import answer_question
 from trivia.tables import html_to_table
 
-__all__ = ["KINDS", "QuestionKind", "qa_from_table"]
-
 QuestionKind = Literal["cell", "count", "unit"]
 KINDS: tuple[QuestionKind, ...] = ("cell", "count", "unit")
 _SPACES = re.compile(r"\s+")

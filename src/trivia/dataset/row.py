@@ -21,8 +21,6 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 
 from trivia.tables import html_to_table
 
-__all__ = ["IMAGE_TAG", "Message", "QAPair", "TrainingRow", "row_problems"]
-
 IMAGE_TAG = "<image>"
 
 

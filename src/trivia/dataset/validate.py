@@ -9,8 +9,6 @@ from pathlib import Path
 
 from trivia.dataset.row import row_problems
 
-__all__ = ["Problem", "ValidationReport", "missing_images", "validate_jsonl"]
-
 
 @dataclass(frozen=True, slots=True)
 class Problem:

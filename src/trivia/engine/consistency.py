@@ -23,16 +23,6 @@ from typing import Literal
 from trivia.metrics import TableTooLarge, pairwise_teds, teds
 from trivia.tables import html_to_table, is_complete, to_html
 
-__all__ = [
-    "INVALID_RULES",
-    "Check",
-    "Consistency",
-    "InvalidRule",
-    "check_output",
-    "consistency",
-    "pair_mean",
-]
-
 InvalidRule = Literal["zero", "exclude"]
 INVALID_RULES: tuple[InvalidRule, ...] = ("zero", "exclude")
 

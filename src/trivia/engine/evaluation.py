@@ -36,16 +36,6 @@ from trivia.engine.store import ResultStore, work_key
 from trivia.metrics import TableTooLarge, teds
 from trivia.tables import normalize_html, to_html
 
-__all__ = [
-    "EvalSummary",
-    "Prediction",
-    "TableScore",
-    "load_predictions",
-    "score_predictions",
-    "score_table",
-    "summarise",
-]
-
 #: Changes whenever a score for the same pair could change: old cache entries are not reused.
 SCORER_VERSION = 2
 METRICS = ("teds", "teds_s", "teds_norm", "teds_s_norm")

@@ -22,19 +22,6 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from PIL.Image import Image as PILImage
 
-__all__ = [
-    "DEFAULT_MAX_PIXELS",
-    "DEFAULT_MIN_PIXELS",
-    "IMAGE_SUFFIXES",
-    "PATCH_FACTOR",
-    "decode_data_url",
-    "find_images",
-    "image_bytes",
-    "image_data_url",
-    "image_key",
-    "smart_resize",
-]
-
 PATCH_FACTOR = 28
 DEFAULT_MAX_PIXELS = 1280 * 28 * 28
 DEFAULT_MIN_PIXELS = 256 * 28 * 28

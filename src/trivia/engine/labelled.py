@@ -22,8 +22,6 @@ from typing import Any
 from trivia.dataset import pubtabnet_html
 from trivia.tables import html_to_table, to_html
 
-__all__ = ["LabelledTable", "load_labelled"]
-
 
 @dataclass(frozen=True, slots=True)
 class LabelledTable:

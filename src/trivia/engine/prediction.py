@@ -23,8 +23,6 @@ from trivia.engine.store import ResultStore, work_key
 from trivia.engine.vlm import VLMClient
 from trivia.tables import TableFormat
 
-__all__ = ["PredictJob", "Prediction", "eval_key", "predict"]
-
 
 @dataclass(frozen=True, slots=True)
 class Prediction:

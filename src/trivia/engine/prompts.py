@@ -15,16 +15,6 @@ from typing import Any
 from trivia.dataset.row import IMAGE_TAG
 from trivia.tables import TableFormat
 
-__all__ = [
-    "HTML_PROMPT",
-    "OTSL_PROMPT",
-    "PROMPT_VERSION",
-    "content_parts",
-    "prompt_id",
-    "recognition_format",
-    "recognition_prompt",
-]
-
 PROMPT_VERSION = 1
 
 _HEAD = (

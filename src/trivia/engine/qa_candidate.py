@@ -9,8 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
-__all__ = ["DROP_REASONS", "Candidate", "Location"]
-
 #: Why candidates (or, for ``bad_json``, whole generator replies) were dropped, in pipeline order.
 DROP_REASONS: Final[dict[str, str]] = {
     "bad_json": "a generator reply held no readable JSON list of questions (counts replies)",

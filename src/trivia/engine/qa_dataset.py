@@ -21,17 +21,6 @@ from trivia.engine.prompts import recognition_prompt
 from trivia.engine.store import ResultStore
 from trivia.tables import TableFormat
 
-__all__ = [
-    "PLACEHOLDER_ANSWER",
-    "duplicate_images",
-    "iter_selected",
-    "read_selected",
-    "recognitions",
-    "table_format",
-    "training_row",
-    "write_dataset",
-]
-
 #: The assistant turn of a training row: a placeholder, as in the demo's rows.
 PLACEHOLDER_ANSWER = "<table></table>"
 

@@ -26,8 +26,6 @@ from dataclasses import dataclass
 from trivia.engine.qa_candidate import Candidate
 from trivia.metrics.qa_f1 import tokenize
 
-__all__ = ["dedupe", "near_duplicates", "normalise_question"]
-
 _FILLER = frozenset(
     {"what", "whats", "which", "who", "whom", "whose", "when", "where", "how", "please", "tell"}
     | {"is", "are", "was", "were", "does", "do", "did", "me", "give", "value", "reported"}

@@ -19,8 +19,6 @@ from dataclasses import dataclass
 
 from trivia.engine.qa_candidate import Location
 
-__all__ = ["Coverage", "coverage", "select_diverse"]
-
 _UNLOCATED = -1
 
 

@@ -23,8 +23,6 @@ import re
 from collections.abc import Iterable
 from typing import Final
 
-__all__ = ["MAX_ANSWER_CHARS", "MAX_ANSWER_WORDS", "QUESTION_RULES", "rejection_reason"]
-
 MAX_ANSWER_WORDS: Final = 8
 MAX_ANSWER_CHARS: Final = 60
 

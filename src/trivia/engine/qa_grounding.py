@@ -23,8 +23,6 @@ from trivia.metrics import TableTooLarge, pairwise_teds
 from trivia.metrics.qa_f1 import qa_f1, tokenize
 from trivia.tables import Table, detect_format, html_to_table, to_html
 
-__all__ = ["MIN_ANSWER_F1", "Grounding", "consensus_index", "ground", "locate_answer"]
-
 #: Token F1 from which a cell's text counts as the answer when no cell matches it exactly.
 MIN_ANSWER_F1: Final = 0.8
 _OTSL_CELL = re.compile(r"<(?:fcel|ecel)>")

@@ -59,14 +59,6 @@ from trivia.engine.vlm import VLMClient
 from trivia.llm.errors import LLMError
 from trivia.metrics import qa_f1
 
-__all__ = [
-    "QAJob",
-    "QASettings",
-    "consensus_grounding",
-    "generate_qa",
-    "qa_key",
-]
-
 
 @dataclass(frozen=True, slots=True)
 class QASettings:

@@ -26,17 +26,6 @@ from typing import Any
 from trivia.engine.qa_candidate import Candidate
 from trivia.qa.prompts import NOT_ANSWERABLE
 
-__all__ = [
-    "MAX_LISTED_QUESTIONS",
-    "PROMPT_VERSION",
-    "ParsedReply",
-    "blind_prompt",
-    "generation_prompt",
-    "parse_candidates",
-    "question_in",
-    "verification_prompt",
-]
-
 PROMPT_VERSION = "data-qa-v1"
 
 #: Later rounds list at most this many earlier questions, so prompts stay short.

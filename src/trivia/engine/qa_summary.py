@@ -16,8 +16,6 @@ from trivia.engine.qa_candidate import DROP_REASONS
 from trivia.engine.qa_pipeline import QASettings
 from trivia.engine.runner import RunSummary
 
-__all__ = ["SummaryBuilder"]
-
 
 @dataclass
 class SummaryBuilder:

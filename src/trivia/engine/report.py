@@ -21,8 +21,6 @@ import jinja2
 from trivia.engine.evaluation import METRICS, EvalSummary, TableScore
 from trivia.tables import Table, html_to_table, table_to_html, to_html
 
-__all__ = ["diff_rows", "render_html", "safe_table_html", "write_report"]
-
 CSV_FIELDS = ("name", *METRICS, "valid", "reason", "seconds", "error", "excluded")
 _IMAGE_PIXELS = 400 * 28 * 28  # images in the page: enough to read a table, small enough to ship
 

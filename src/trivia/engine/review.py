@@ -19,8 +19,6 @@ import jinja2
 
 from trivia.tables import html_to_table, to_html
 
-__all__ = ["progress_records", "write_review"]
-
 _IMAGE_PIXELS = 400 * 28 * 28
 
 _env = jinja2.Environment(

@@ -29,18 +29,6 @@ from typing import Any, Literal, Protocol, TypeVar
 from trivia.engine.store import ResultStore, work_key
 from trivia.llm.errors import LLMError
 
-__all__ = [
-    "EXIT_FAILED",
-    "EXIT_OK",
-    "EXIT_UNREADABLE",
-    "Job",
-    "Outcome",
-    "RunSummary",
-    "Unreadable",
-    "file_identity",
-    "run_job",
-]
-
 EXIT_OK, EXIT_FAILED, EXIT_UNREADABLE = 0, 1, 3
 Status = Literal["done", "skipped", "failed", "unreadable"]
 T = TypeVar("T")

@@ -39,8 +39,6 @@ from trivia.engine.vlm import VLMClient
 from trivia.llm.errors import LLMError
 from trivia.tables import TableFormat
 
-__all__ = ["SampleJob", "SampleSettings", "sample_images", "sample_key"]
-
 
 @dataclass(frozen=True, slots=True)
 class SampleSettings:

@@ -14,8 +14,6 @@ import hashlib
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
-__all__ = ["GREEDY", "SamplingParams"]
-
 
 @dataclass(frozen=True, slots=True)
 class SamplingParams:

@@ -18,8 +18,6 @@ from typing import Any
 from trivia.engine.consistency import pair_mean
 from trivia.engine.selection import histogram
 
-__all__ = ["sanity_report"]
-
 #: Above this share of images (or outputs) the report warns.
 WARN_SHARE = 0.5
 HISTOGRAM_BINS = 10

@@ -16,8 +16,6 @@ from typing import Any
 
 from trivia.engine.selection import Selection, Strategy, select
 
-__all__ = ["FileSelection", "select_file"]
-
 
 @dataclass(frozen=True, slots=True)
 class FileSelection:

@@ -20,8 +20,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-__all__ = ["Selection", "bin_index", "histogram", "select", "select_band", "select_paper"]
-
 Strategy = Literal["paper", "band"]
 _EDGE = 1e-9  # values within this of a bin edge count as on it (0.1 * 6 / 0.6 is not 1.0)
 

@@ -26,8 +26,6 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
-__all__ = ["ResultStore", "StoreLocked", "work_key"]
-
 
 def work_key(*parts: object) -> str:
     """SHA-256 (hex) of `parts` in order: the image key and every setting that changes a result.

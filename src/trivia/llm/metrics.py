@@ -11,8 +11,6 @@ from dataclasses import dataclass
 
 from prometheus_client import Counter, Histogram
 
-__all__ = ["LLM_CALLS", "LLM_LATENCY", "LLM_METRICS", "CallMetrics"]
-
 
 @dataclass(frozen=True, slots=True)
 class CallMetrics:

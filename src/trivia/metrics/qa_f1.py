@@ -59,8 +59,6 @@ import unicodedata
 from collections import Counter
 from collections.abc import Sequence
 
-__all__ = ["extract_answer", "is_unanswerable", "qa_f1", "tokenize"]
-
 _THINK = re.compile(r"<think>.*?</think>", re.DOTALL)
 _ANSWER = re.compile(r"<answer>(.*?)</answer>", re.DOTALL)
 _WHITESPACE = re.compile(r"\s+")

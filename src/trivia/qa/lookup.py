@@ -30,8 +30,6 @@ from functools import cache, lru_cache
 from trivia.qa.prompts import NOT_ANSWERABLE, parse_messages
 from trivia.tables import detect_format, html_to_table, otsl_to_table
 
-__all__ = ["DESCRIPTION", "MIN_MATCH", "answer_messages", "answer_question"]
-
 DESCRIPTION = (
     "lookup: a deterministic heuristic, not a language model. It answers a question about the "
     "table in the prompt by finding the row and column whose labels match the question's words "

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Histogram
 
-__all__ = ["LOOKUP_ANSWERS", "QA_CALLS", "QA_LATENCY"]
-
 QA_CALLS = Counter(
     "trivia_qa_calls",  # exported as trivia_qa_calls_total
     "Answering calls (HTTP attempts) by endpoint and status.",

@@ -11,14 +11,6 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 
-__all__ = [
-    "NOT_ANSWERABLE",
-    "PROMPT_VERSION",
-    "SYSTEM_PROMPT",
-    "build_messages",
-    "parse_messages",
-]
-
 PROMPT_VERSION = "qa-v1"
 
 NOT_ANSWERABLE = "Not answerable"

@@ -22,8 +22,6 @@ from trivia.qa.metrics import LOOKUP_ANSWERS
 from trivia.qa.prompts import NOT_ANSWERABLE
 from trivia.tables import GridTooLarge
 
-__all__ = ["LOOKUP_MODEL", "create_app"]
-
 LOOKUP_MODEL = "trivia-lookup"
 
 

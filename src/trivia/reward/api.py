@@ -10,17 +10,6 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-__all__ = [
-    "AnswerDetail",
-    "ErrorDetail",
-    "Metric",
-    "QAPair",
-    "RewardItem",
-    "RewardRequest",
-    "RewardResponse",
-    "RewardResult",
-]
-
 Metric = Literal["qa_f1", "teds"]
 
 

@@ -28,8 +28,6 @@ from trivia.reward.queue_stats import queue_stats
 from trivia.reward.routes import health, inspect, rewards
 from trivia.settings import Settings, get_settings
 
-__all__ = ["create_app"]
-
 _GAUGE_INTERVAL_S = 2.0
 
 

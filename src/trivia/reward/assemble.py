@@ -13,8 +13,6 @@ from typing import Any
 from trivia.reward.api import RewardRequest
 from trivia.reward.planner import Plan
 
-__all__ = ["assemble"]
-
 
 def assemble(
     request: RewardRequest, plan: Plan, results: dict[int, dict[str, Any]], missing_error: str

@@ -13,8 +13,6 @@ from fastapi import Depends, HTTPException, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import SecretStr
 
-__all__ = ["BearerTokenCheck", "bearer_token_dependency"]
-
 _UNAUTHORIZED = json.dumps({"detail": "missing or invalid bearer token"}).encode()
 
 

@@ -14,8 +14,6 @@ from redis import Redis
 from trivia.qa.prompts import PROMPT_VERSION
 from trivia.reward.keys import answer_cache_key
 
-__all__ = ["AnswerCache"]
-
 
 class AnswerCache:
     """Raw QA replies in one Redis hash per (model, prompt version, table)."""

@@ -14,8 +14,6 @@ from typing import Any, TypeVar
 from trivia.qa.client import QAClient
 from trivia.settings import Settings, get_settings
 
-__all__ = ["WorkerContext", "configure", "current"]
-
 T = TypeVar("T")
 
 

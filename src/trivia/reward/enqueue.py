@@ -16,8 +16,6 @@ from rq import Queue, Retry
 
 from trivia.reward.planner import TableJob
 
-__all__ = ["JOB_FUNCTION", "QueueUnavailable", "enqueue_jobs", "job_payload"]
-
 # By name, so the gateway never imports the worker side (QA client, TEDS).
 JOB_FUNCTION = "trivia.reward.jobs.score_table"
 _CHUNK = 32

@@ -11,8 +11,6 @@ from rq import Queue
 from trivia.reward.inspector.recorder import Recorder
 from trivia.settings import Settings
 
-__all__ = ["GatewayState", "get_state"]
-
 
 @dataclass
 class GatewayState:

@@ -39,8 +39,6 @@ from trivia.reward import metrics
 from trivia.reward.cache import AnswerCache
 from trivia.tables import normalize_html
 
-__all__ = ["publish", "score", "score_table"]
-
 log = logging.getLogger(__name__)
 
 

@@ -2,15 +2,6 @@
 
 from __future__ import annotations
 
-__all__ = [
-    "answer_cache_key",
-    "inspect_detail_key",
-    "inspect_index_key",
-    "inspect_summary_key",
-    "maintenance_lock_key",
-    "request_results_key",
-]
-
 _PREFIX = "trivia"
 
 

@@ -11,8 +11,6 @@ from typing import Any
 
 from fastapi import HTTPException, status
 
-__all__ = ["BodySizeLimit", "BodyTooLarge"]
-
 Scope = dict[str, Any]
 Message = dict[str, Any]
 

@@ -10,24 +10,6 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram
 
-__all__ = [
-    "ANSWER_CACHE",
-    "DEDUPE_SAVED_CALLS",
-    "INSPECT_RECORDS",
-    "INSPECT_RECORD_DURATION",
-    "ITEMS",
-    "JOBS",
-    "JOBS_IN_FLIGHT",
-    "JOB_DURATION",
-    "QUEUE_DEPTH",
-    "REQUESTS",
-    "REQUEST_DURATION",
-    "REWARD",
-    "STAGE_DURATION",
-    "TEDS_DURATION",
-    "WORKERS_ALIVE",
-]
-
 _LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
 _SCORE_BUCKETS = tuple(round(0.1 * i, 1) for i in range(11))
 

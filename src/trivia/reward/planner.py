@@ -24,9 +24,6 @@ from trivia.tables import (
     to_html,
 )
 
-__all__ = ["ItemPlan", "Plan", "TableJob", "normalise_completion", "normalise_question", "plan"]
-
-
 #: A known answer, or the tuple of its accepted aliases.
 Gold = str | tuple[str, ...]
 

@@ -8,8 +8,6 @@ from redis.asyncio import Redis
 from rq import Queue
 from rq.worker_registration import WORKERS_BY_QUEUE_KEY
 
-__all__ = ["QueueStats", "queue_stats"]
-
 
 @dataclass(frozen=True)
 class QueueStats:

@@ -17,8 +17,6 @@ import stamina
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-__all__ = ["await_results"]
-
 _POLL_S = 1.0
 _DRAIN = 1000
 

@@ -31,8 +31,6 @@ import httpx
 from trivia.reward.redis_server import ensure_password, redis_url, server_command, wait_for_redis
 from trivia.settings import DEFAULTS, Settings
 
-__all__ = ["Child", "Stack", "StackConfig", "trivia_command"]
-
 _PR_SET_PDEATHSIG = 1
 
 

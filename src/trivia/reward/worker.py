@@ -36,8 +36,6 @@ from trivia.reward.enqueue import JOB_FUNCTION
 from trivia.reward.keys import maintenance_lock_key
 from trivia.settings import Settings
 
-__all__ = ["REDIS_POLL_S", "RewardWorker", "run_worker", "serve_worker_metrics", "wait_for_redis"]
-
 #: How often a worker that lost Redis checks whether it is back.
 REDIS_POLL_S = 0.5
 

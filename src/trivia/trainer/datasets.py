@@ -13,8 +13,6 @@ from pathlib import Path
 
 from trivia.trainer.validation import ground_truth
 
-__all__ = ["DatasetError", "check_no_question_share", "check_validation_file", "local_files"]
-
 
 class DatasetError(ValueError):
     """A dataset the run would read cannot give the signal it is meant to."""

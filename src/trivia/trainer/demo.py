@@ -25,8 +25,6 @@ from trivia.trainer.demo_data import OTSL_PROMPT, prepare_dataset
 from trivia.trainer.launch import load_config, plan_launch
 from trivia.trainer.metrics import FAILED, GROUPS_SKIPPED, VALID_RATE
 
-__all__ = ["DemoResult", "StepRow", "read_log", "run_demo", "swift_command"]
-
 QA_KEY = "rewards/QA_F1_score/mean"
 
 

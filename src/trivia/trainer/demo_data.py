@@ -22,16 +22,6 @@ from trivia.engine.prompts import OTSL_PROMPT
 from trivia.tables import html_to_otsl, otsl_to_html
 from trivia.tables.otsl import OTSL_TAG
 
-__all__ = [
-    "CORNER",
-    "OTSL_PROMPT",
-    "DemoTable",
-    "PreparedData",
-    "corner_otsl",
-    "demo_tables",
-    "prepare_dataset",
-]
-
 CORNER = (3, 2)
 LONGEST_CELL = 20
 _SLOT = re.compile(r"<(?:fcel|ecel|lcel|ucel|xcel)>[^<]*")

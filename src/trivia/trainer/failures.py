@@ -15,8 +15,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["FailureGuard", "RewardFailureError", "failed_rows"]
-
 
 class RewardFailureError(RuntimeError):
     """Too many completions could not be scored for too many consecutive steps."""

@@ -19,23 +19,6 @@ from typing import Literal, get_args
 
 import numpy as np
 
-__all__ = [
-    "HTML_TAILS",
-    "OTSL_TAIL",
-    "STRATEGIES",
-    "FilterStats",
-    "GroupAdvantages",
-    "RejectionConfig",
-    "Strategy",
-    "decode_tail",
-    "ends_with_tail",
-    "is_valid",
-    "masked_group_advantages",
-    "oversampled_size",
-    "select_first_valid",
-    "validity",
-]
-
 Strategy = Literal["tag_tail", "prob", "tag_tail+prob"]
 STRATEGIES: tuple[str, ...] = get_args(Strategy)
 OTSL_TAIL = "<nl>\n"

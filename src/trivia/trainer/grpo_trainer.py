@@ -50,8 +50,6 @@ from trivia.trainer.metrics import (
 from trivia.trainer.options import PluginOptions
 from trivia.trainer.validation import mean_scores, table_scores, with_ground_truth
 
-__all__ = ["FilteringGRPOTrainer"]
-
 logger = get_logger()
 
 

@@ -31,16 +31,6 @@ import yaml
 from trivia.trainer.options import PLUGIN_FLAGS
 from trivia.trainer.stop_request import STOP_CALLBACK
 
-__all__ = [
-    "PLUGIN_FILE",
-    "TORCHRUN_VARIABLES",
-    "ConfigError",
-    "LaunchPlan",
-    "load_config",
-    "plan_launch",
-    "torchrun_argv",
-]
-
 PLUGIN_FILE = Path(__file__).with_name("plugin.py")
 SECTIONS = frozenset({"env", "plugin", "swift"})
 # ms-swift runs `swift rlhf` under torchrun when NPROC_PER_NODE or NNODES is set, passing these

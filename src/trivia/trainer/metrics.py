@@ -16,17 +16,6 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_serv
 
 from trivia.trainer.filtering import FilterStats
 
-__all__ = [
-    "FAILED",
-    "GROUPS_SKIPPED",
-    "REJECTION_RATE",
-    "STEP_SECONDS",
-    "TOKENS_PER_SECOND",
-    "VALID_RATE",
-    "TrainMetricsExporter",
-    "filter_metrics",
-]
-
 VALID_RATE = "rejection_sampling/valid_rate"
 REJECTION_RATE = "rejection_sampling/rejection_rate"
 GROUPS_SKIPPED = "rejection_sampling/groups_skipped"

@@ -17,8 +17,6 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from trivia.settings import DEFAULTS
 from trivia.trainer.filtering import OTSL_TAIL, RejectionConfig, Strategy, decode_tail
 
-__all__ = ["PLUGIN_FLAGS", "PluginOptions"]
-
 
 class PluginOptions(BaseSettings):
     """Everything the trainer plugin reads, with its defaults."""

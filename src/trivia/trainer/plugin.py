@@ -20,8 +20,6 @@ from trivia.trainer.rewards import QAF1Reward, TEDSReward
 from trivia.trainer.stop_callback import StopOnRequest
 from trivia.trainer.stop_request import STOP_CALLBACK
 
-__all__ = ["TEDS", "TRAINER", "QA_F1_score"]
-
 TRAINER = "trivia.trainer.grpo_trainer.FilteringGRPOTrainer"
 
 

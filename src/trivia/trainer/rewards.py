@@ -24,8 +24,6 @@ import stamina
 from trivia.reward.api import Metric
 from trivia.trainer.options import PluginOptions
 
-__all__ = ["QAF1Reward", "RewardServiceError", "ServiceReward", "TEDSReward", "fetch_rewards"]
-
 log = logging.getLogger(__name__)
 
 # A gateway restarting, draining or overloaded: the same request is sent again. It is

@@ -18,8 +18,6 @@ from swift.utils.shutdown_manager import ShutdownManager
 
 from trivia.trainer.stop_request import STOP_FILE_ENV
 
-__all__ = ["StopOnRequest"]
-
 
 class StopOnRequest(GracefulExitCallback):
     """Save and stop at the end of the step in which the stop file appeared."""

@@ -22,8 +22,6 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import FrameType
 
-__all__ = ["STOP_CALLBACK", "STOP_FILE_ENV", "run_stoppable"]
-
 STOP_FILE_ENV = "TRIVIA_STOP_FILE"
 # The callback's name in ms-swift's `--callbacks` (registered by the plugin).
 STOP_CALLBACK = "trivia_stop"

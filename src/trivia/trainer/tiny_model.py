@@ -17,14 +17,6 @@ import json
 from collections.abc import Iterable
 from pathlib import Path
 
-__all__ = [
-    "QWEN3_SPECIAL_TOKENS",
-    "QWEN_SPECIAL_TOKENS",
-    "build_tiny_qwen2_5_vl",
-    "build_tiny_qwen3",
-    "build_tokenizer",
-]
-
 FIRST_SPECIAL_ID = 151643
 IMAGE_PAD_ID = 151655  # <|image_pad|>
 VOCAB_SIZE = 151936

@@ -18,8 +18,6 @@ from trivia.metrics import TableTooLarge, teds
 from trivia.tables import detect_format, html_to_table, normalize_html, to_html
 from trivia.tables.otsl import OTSL_TAG
 
-__all__ = ["TableScores", "ground_truth", "mean_scores", "table_scores", "with_ground_truth"]
-
 
 @dataclass(frozen=True, slots=True)
 class TableScores:

@@ -18,8 +18,6 @@ from trivia.reward.api import RewardItem, RewardRequest
 from trivia.reward.planner import Plan
 from trivia.tables import detect_format, html_to_table, is_complete, otsl_to_table, to_html
 
-__all__ = ["build_record", "invalid_reason", "summarise"]
-
 
 def invalid_reason(completion: str) -> str:
     """Why the planner refused `completion` (called for refused ones only: it parses again)."""

@@ -21,8 +21,6 @@ from trivia.reward import metrics
 from trivia.reward.inspector import store
 from trivia.settings import Settings
 
-__all__ = ["Recorder"]
-
 log = logging.getLogger(__name__)
 
 _MAX_PENDING = 2

@@ -16,8 +16,6 @@ from lxml import etree
 
 from trivia.tables.parsing import parse_colspan, parse_rowspan, strip_unparsable
 
-__all__ = ["ALLOWED_TAGS", "sanitize_table_html"]
-
 #: Elements kept (with no attributes, except spans on cells).
 ALLOWED_TAGS = frozenset(
     {

@@ -17,8 +17,6 @@ import time
 from fastapi import Request
 from pydantic import SecretStr
 
-__all__ = ["COOKIE", "SESSION_S", "Session"]
-
 COOKIE = "trivia_inspect"
 SESSION_S = 12 * 3600
 

@@ -23,8 +23,6 @@ from starlette.concurrency import run_in_threadpool
 from trivia.reward.inspector.record import summarise
 from trivia.reward.keys import inspect_detail_key, inspect_index_key, inspect_summary_key
 
-__all__ = ["decode_detail", "encode_detail", "load_detail", "load_summaries", "save"]
-
 _LEVEL = 1  # zlib's fastest: tables compress well at any level; the scoring path is what counts
 _HEAVY = ("completion", "answers")
 

@@ -14,8 +14,6 @@ from typing import Any
 from trivia.reward.inspector.sanitize import sanitize_table_html
 from trivia.tables import Table, html_to_table, to_html
 
-__all__ = ["DiffCell", "Spread", "cell_diff", "item_table_html", "spread"]
-
 
 @dataclass(frozen=True)
 class Spread:

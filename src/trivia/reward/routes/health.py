@@ -14,8 +14,6 @@ from starlette.concurrency import run_in_threadpool
 from trivia.reward.gateway_state import GatewayState, get_state
 from trivia.reward.queue_stats import queue_stats
 
-__all__ = ["router"]
-
 router = APIRouter(tags=["health"])
 
 

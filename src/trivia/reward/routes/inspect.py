@@ -21,8 +21,6 @@ from trivia.reward.inspector.record import summarise
 from trivia.reward.inspector.session import COOKIE, SESSION_S, Session
 from trivia.reward.inspector.views import cell_diff, item_table_html, spread
 
-__all__ = ["SignIn", "router", "sign_in_redirect"]
-
 router = APIRouter(prefix="/inspect", include_in_schema=False)
 
 _REQUEST_ID = re.compile(r"^[0-9a-f]{16}$")

@@ -27,8 +27,6 @@ from trivia.reward.planner import Plan, plan
 from trivia.reward.results import await_results
 from trivia.settings import Settings
 
-__all__ = ["router"]
-
 router = APIRouter(prefix="/v1", tags=["rewards"])
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
