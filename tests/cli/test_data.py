@@ -27,10 +27,11 @@ def _row(image: str) -> str:
 
 
 def _dataset(tmp_path: Path, pubtabnet: Path, *extra: str) -> Path:
-    """Two good rows: one image by absolute path, one relative to the file's folder."""
+    """Two good rows: one image by absolute path, one (another image) relative to the file's
+    folder."""
     image = pubtabnet / "images" / "PMC1626454_002_00.png"
     (tmp_path / "images").mkdir()
-    shutil.copy(image, tmp_path / "images" / "table.png")
+    shutil.copy(pubtabnet / "images" / "PMC2753619_002_00.png", tmp_path / "images" / "table.png")
     path = tmp_path / "train.jsonl"
     path.write_text("\n".join([_row(str(image)), _row("images/table.png"), *extra]) + "\n")
     return path

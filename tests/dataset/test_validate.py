@@ -31,7 +31,7 @@ def _dataset(folder: Path, lines: list[str]) -> Path:
 
 def test_a_good_file_counts_its_rows(tmp_path: Path) -> None:
     path = _dataset(tmp_path, [_row(), "", _row("images/b.png")])
-    (tmp_path / "images" / "b.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+    (tmp_path / "images" / "b.png").write_bytes(b"\x89PNG\r\n\x1a\nb")
     report = validate_jsonl(path)
     assert report.ok
     assert (report.good_rows, report.bad_rows, report.problems) == (2, 0, [])
@@ -43,6 +43,13 @@ def test_a_second_row_for_the_same_image_is_refused_naming_both_lines(tmp_path: 
     assert not report.ok and (report.good_rows, report.bad_rows) == (1, 1)
     (problem,) = report.problems
     assert problem.line == 2 and "the same image as line 1" in problem.reason
+    copy = tmp_path / "images" / "copy.png"  # the same content under another name
+    copy.write_bytes((tmp_path / "images" / "a.png").read_bytes())
+    other = tmp_path / "images" / "other.png"  # same size, other content
+    other.write_bytes(b"\x89PNG\r\n\x1a\x00")
+    path = _dataset(tmp_path, [_row(), _row("images/other.png"), _row("images/copy.png")])
+    problems = validate_jsonl(path).problems
+    assert [(p.line, "line 1" in p.reason) for p in problems] == [(3, True)]
 
 
 def test_every_bad_row_is_reported_with_its_line(tmp_path: Path) -> None:
@@ -57,7 +64,7 @@ def test_every_bad_row_is_reported_with_its_line(tmp_path: Path) -> None:
             _row("images/b.png"),
         ],
     )
-    (tmp_path / "images" / "b.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+    (tmp_path / "images" / "b.png").write_bytes(b"\x89PNG\r\n\x1a\nb")
     report = validate_jsonl(path)
     assert not report.ok
     assert (report.good_rows, report.bad_rows) == (2, 4)

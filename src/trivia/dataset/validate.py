@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -68,6 +69,40 @@ def _first_image(raw: bytes, base_dir: Path) -> str | None:
     return str(image if image.is_absolute() else (base_dir / image).resolve())
 
 
+class _SeenImages:
+    """Images by content: the same path, or files of one size whose SHA-256 agree (a file is
+    hashed only when another of its size was seen, so a large dataset is not read twice)."""
+
+    def __init__(self) -> None:
+        self._by_path: dict[str, int] = {}
+        self._by_size: dict[int, list[tuple[str, int]]] = {}
+        self._digests: dict[str, str] = {}
+
+    def _digest(self, path: str) -> str | None:
+        if path not in self._digests:
+            try:
+                self._digests[path] = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+            except OSError:
+                return None
+        return self._digests[path]
+
+    def add(self, path: str, line: int) -> int | None:
+        """The line that used the same image before, else None (and `path` is remembered)."""
+        if path in self._by_path:
+            return self._by_path[path]
+        try:
+            size = Path(path).stat().st_size
+        except OSError:
+            size = -1
+        for other, other_line in self._by_size.get(size, []) if size >= 0 else []:
+            digest = self._digest(path)
+            if digest is not None and digest == self._digest(other):
+                return other_line
+        self._by_path[path] = line
+        self._by_size.setdefault(size, []).append((path, line))
+        return None
+
+
 def validate_jsonl(path: Path, *, display_name: str | None = None) -> ValidationReport:
     """Check every row of a JSONL dataset file; blank lines are skipped.
 
@@ -76,7 +111,7 @@ def validate_jsonl(path: Path, *, display_name: str | None = None) -> Validation
     name = display_name if display_name is not None else str(path)
     base_dir = path.parent
     report = ValidationReport()
-    first_line: dict[str, int] = {}  # image → the line that first used it
+    seen = _SeenImages()
     with path.open("rb") as lines:
         for number, raw in enumerate(lines, start=1):
             if not raw.strip():
@@ -84,10 +119,9 @@ def validate_jsonl(path: Path, *, display_name: str | None = None) -> Validation
             reasons = list(_line_problems(raw, base_dir))
             if not reasons:
                 image = _first_image(raw, base_dir)
-                if image is not None and image in first_line:
-                    reasons.append(f"the same image as line {first_line[image]} ({image})")
-                elif image is not None:
-                    first_line[image] = number
+                earlier = seen.add(image, number) if image is not None else None
+                if earlier is not None:
+                    reasons.append(f"the same image as line {earlier} ({image})")
             if reasons:
                 report.bad_rows += 1
                 report.problems.extend(Problem(name, number, reason) for reason in reasons)
