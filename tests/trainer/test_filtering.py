@@ -17,6 +17,7 @@ from trivia.trainer.filtering import (
     is_valid,
     masked_group_advantages,
     oversampled_size,
+    prompt_tails,
     select_first_valid,
     validity,
 )
@@ -38,6 +39,44 @@ def test_html_tails_accept_either_closing_tag():
     assert is_valid("<table><tr><td>1</td></tr></table>\n", None, config)
     assert is_valid("<html><body><table></table></body></html>", None, config)
     assert not is_valid("<table><tr><td>1</td></tr>", None, config)
+
+
+def test_a_completion_cut_at_the_length_limit_is_invalid_even_at_a_row_boundary():
+    # Cut right after a row: it ends with the tail, so only the truncation signal catches it.
+    for strategy, logprob in (("tag_tail", None), ("prob", -0.1), ("tag_tail+prob", -0.1)):
+        config = RejectionConfig(enabled=True, strategy=strategy, min_logprob=-1.0)
+        assert is_valid(OTSL_DONE, logprob, config)
+        assert not is_valid(OTSL_DONE, logprob, config, truncated=True)
+    checks = RejectionConfig(enabled=True, strategy="prob", min_logprob=-1.0).text_checks()
+    assert validity([OTSL_DONE, OTSL_CUT], None, checks, truncated=[True, False]).tolist() == [
+        False,
+        True,
+    ]
+    assert is_valid(OTSL_DONE, None, RejectionConfig(enabled=False), truncated=True)
+
+
+@pytest.mark.parametrize(
+    ("prompt", "good", "bad"),
+    [
+        (
+            "Convert the table to OTSL format using specified tags.<image>",
+            OTSL_DONE,
+            "<table></table>",
+        ),
+        ("Rows end with <nl>.", OTSL_DONE, "<table></table>"),
+        ("Convert the table to HTML format.<image>", "<table></table>", OTSL_DONE),
+        ("Recognise the table.", "<table></table>", OTSL_CUT),
+        ("Recognise the table.", OTSL_DONE, OTSL_CUT),
+    ],
+)
+def test_the_tail_comes_from_the_prompt_format_unless_configured(prompt, good, bad):
+    config = RejectionConfig()  # the default: on, tail from the prompt
+    assert config.enabled and config.tag_tails is None
+    assert is_valid(good, None, config, prompt=prompt)
+    assert not is_valid(bad, None, config, prompt=prompt)
+    assert prompt_tails("Convert the table to HTML format.") == HTML_TAILS
+    html_only = RejectionConfig(tag_tails=HTML_TAILS)
+    assert not is_valid(OTSL_DONE, None, html_only, prompt="OTSL please")
 
 
 def test_blank_tails_never_match():

@@ -5,15 +5,23 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from trivia.trainer.filtering import OTSL_TAIL
 from trivia.trainer.options import PLUGIN_FLAGS, PluginOptions
 
 
-def test_defaults_leave_the_filter_off():
+def test_the_filter_is_on_by_default_with_the_tail_from_the_prompt():
     options = PluginOptions()
-    assert not options.rejection.enabled
-    assert options.rejection_tag_tail == (OTSL_TAIL,)
+    assert options.rejection.enabled
+    assert options.rejection.tag_tails is None
+    assert "filter ON (tag_tail): tail from each prompt's format" in options.rejection.describe()
     assert (options.failure_threshold, options.failure_patience) == (0.05, 3)
+    assert options.max_no_question_share == 0.05
+
+
+def test_only_an_explicit_option_turns_it_off(monkeypatch):
+    monkeypatch.setenv("TRIVIA_REJECTION_SAMPLE", "false")
+    rejection = PluginOptions().rejection
+    assert not rejection.enabled
+    assert rejection.describe().startswith("filter OFF (TRIVIA_REJECTION_SAMPLE=false)")
 
 
 def test_environment_configures_the_filter(monkeypatch):

@@ -1,5 +1,10 @@
 """Filtering-based stabilisation: which completions are valid, and GRPO advantages over them.
 
+A completion is invalid when the sampler cut it at the length limit (``finish_reason ==
+"length"``, ms-swift's ``is_truncated``) or, for ``tag_tail``, when it does not end with the
+tail of the table format its prompt asks for (OTSL ``<nl>\n``, HTML ``</table>``): a cut at a
+row boundary ends with the tail, so the tail alone would pass it.
+
 A completion that is truncated or malformed carries no usable signal about the table, so it is
 taken out of its GRPO group before advantages are computed: the group's mean and standard
 deviation come from its valid completions only, an invalid completion gets no gradient, and a
@@ -25,6 +30,20 @@ OTSL_TAIL = "<nl>\n"
 HTML_TAILS = ("</table>", "</html>")
 
 
+def prompt_tails(prompt: str) -> tuple[str, ...]:
+    """The tails a completion must end with, from the table format its prompt asks for.
+
+    A prompt naming OTSL (or its ``<nl>`` tag) wants OTSL; one naming HTML wants HTML; a prompt
+    naming neither accepts either format's tail.
+    """
+    lowered = prompt.lower()
+    if "otsl" in lowered or "<nl>" in lowered:
+        return (OTSL_TAIL,)
+    if "html" in lowered or "<table" in lowered:
+        return HTML_TAILS
+    return (OTSL_TAIL, *HTML_TAILS)
+
+
 def decode_tail(tail: str) -> str:
     r"""Turn escapes a shell leaves in a tail (``"<nl>\n"`` in double quotes) into characters."""
     return tail.replace("\\n", "\n").replace("\\t", "\t").replace("\\r", "\r")
@@ -35,21 +54,23 @@ class RejectionConfig:
     """How completions are judged valid.
 
     ``tag_tails``: a completion must end with one of these (OTSL ``"<nl>\n"``; HTML
-    ``"</table>"`` or ``"</html>"``). ``min_logprob``: for ``prob``, the least mean token
-    log-probability under the sampler. ``oversample``: generate this many times
-    ``num_generations`` per prompt and keep the first valid ones.
+    ``"</table>"`` or ``"</html>"``); None takes them from each prompt (`prompt_tails`).
+    ``min_logprob``: for ``prob``, the least mean token log-probability under the sampler.
+    ``oversample``: generate this many times ``num_generations`` per prompt and keep the first
+    valid ones. A completion cut at the length limit is invalid whatever the strategy.
     """
 
-    enabled: bool = False
+    enabled: bool = True
     strategy: Strategy = "tag_tail"
-    tag_tails: tuple[str, ...] = (OTSL_TAIL,)
+    tag_tails: tuple[str, ...] | None = None
     min_logprob: float | None = None
     oversample: float = 1.0
 
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGIES:
             raise ValueError(f"rejection strategy must be in {STRATEGIES}, not {self.strategy!r}")
-        if "tag_tail" in self.strategy and not any(t.strip() for t in self.tag_tails):
+        tails = self.tag_tails  # () only from `text_checks` of ``prob``: no tail check
+        if "tag_tail" in self.strategy and tails and not any(t.strip() for t in tails):
             raise ValueError("rejection strategy tag_tail needs at least one non-blank tag tail")
         if "prob" in self.strategy and self.min_logprob is None:
             raise ValueError("rejection strategy prob needs a minimum mean log-probability")
@@ -57,10 +78,28 @@ class RejectionConfig:
             raise ValueError(f"rejection oversample must be >= 1, not {self.oversample}")
 
     def text_checks(self) -> RejectionConfig:
-        """The part of the filter that needs no log-probabilities (usable right after sampling)."""
-        if self.strategy == "prob":
-            return RejectionConfig(enabled=False)
-        return RejectionConfig(enabled=self.enabled, strategy="tag_tail", tag_tails=self.tag_tails)
+        """The part of the filter that needs no log-probabilities (usable right after sampling).
+
+        For ``prob`` alone that is the truncation check: an empty tail list passes every text.
+        """
+        tails = () if self.strategy == "prob" else self.tag_tails
+        return RejectionConfig(enabled=self.enabled, strategy="tag_tail", tag_tails=tails)
+
+    def describe(self) -> str:
+        """The filter in words, for the log line at start."""
+        if not self.enabled:
+            return "filter OFF (TRIVIA_REJECTION_SAMPLE=false): every completion is trained on"
+        if "tag_tail" not in self.strategy:
+            tails = "no tail check"
+        elif self.tag_tails is None:
+            tails = "tail from each prompt's format (OTSL '<nl>\\n', HTML '</table>'/'</html>')"
+        else:
+            tails = "tails " + ", ".join(repr(t) for t in self.tag_tails)
+        prob = f", mean log-probability >= {self.min_logprob}" if "prob" in self.strategy else ""
+        return (
+            f"filter ON ({self.strategy}): {tails}{prob}; completions cut at the length limit "
+            f"are invalid; oversample x{self.oversample:g}"
+        )
 
 
 def ends_with_tail(text: str, tails: Sequence[str]) -> bool:
@@ -73,14 +112,26 @@ def ends_with_tail(text: str, tails: Sequence[str]) -> bool:
     return any(tail.strip() and end.endswith(tail.rstrip()) for tail in tails)
 
 
-def is_valid(text: str, mean_logprob: float | None, config: RejectionConfig) -> bool:
+def is_valid(
+    text: str,
+    mean_logprob: float | None,
+    config: RejectionConfig,
+    *,
+    truncated: bool = False,
+    prompt: str = "",
+) -> bool:
     """Whether one completion passes the filter (always true when the filter is off).
 
-    A completion with no tokens (``mean_logprob`` None or NaN) fails the ``prob`` check.
+    ``truncated``: the sampler stopped it at the length limit. ``prompt``: the text of its
+    prompt, which picks the tail when the config names none. A completion with no tokens
+    (``mean_logprob`` None or NaN) fails the ``prob`` check.
     """
     if not config.enabled:
         return True
-    if "tag_tail" in config.strategy and not ends_with_tail(text, config.tag_tails):
+    if truncated:
+        return False
+    tails = config.tag_tails if config.tag_tails is not None else prompt_tails(prompt)
+    if "tag_tail" in config.strategy and tails and not ends_with_tail(text, tails):
         return False
     if "prob" in config.strategy:
         assert config.min_logprob is not None
@@ -91,13 +142,29 @@ def is_valid(text: str, mean_logprob: float | None, config: RejectionConfig) -> 
 
 
 def validity(
-    texts: Sequence[str], mean_logprobs: Sequence[float | None] | None, config: RejectionConfig
+    texts: Sequence[str],
+    mean_logprobs: Sequence[float | None] | None,
+    config: RejectionConfig,
+    *,
+    truncated: Sequence[bool] | None = None,
+    prompts: Sequence[str] | None = None,
 ) -> np.ndarray:
     """The validity of each completion as a boolean array."""
-    logprobs = mean_logprobs if mean_logprobs is not None else [None] * len(texts)
-    if len(logprobs) != len(texts):
-        raise ValueError(f"{len(texts)} completions but {len(logprobs)} log-probabilities")
-    return np.array([is_valid(t, lp, config) for t, lp in zip(texts, logprobs, strict=True)], bool)
+    n = len(texts)
+    logprobs = mean_logprobs if mean_logprobs is not None else [None] * n
+    cut = truncated if truncated is not None else [False] * n
+    asked = prompts if prompts is not None else [""] * n
+    if len(logprobs) != n:
+        raise ValueError(f"{n} completions but {len(logprobs)} log-probabilities")
+    if len(cut) != n or len(asked) != n:
+        raise ValueError(f"{n} completions but {len(cut)} truncation flags, {len(asked)} prompts")
+    return np.array(
+        [
+            is_valid(t, lp, config, truncated=c, prompt=p)
+            for t, lp, c, p in zip(texts, logprobs, cut, asked, strict=True)
+        ],
+        bool,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,6 +246,12 @@ class FilterStats:
     valid: int
     groups: int
     groups_skipped: int
+    # Of the invalid ones, how many the sampler cut at the length limit (the rest: malformed).
+    truncated: int = 0
+
+    @property
+    def malformed(self) -> int:
+        return self.completions - self.valid - self.truncated
 
     @property
     def valid_rate(self) -> float:

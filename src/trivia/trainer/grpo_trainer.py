@@ -28,6 +28,8 @@ from swift.rlhf_trainers.utils import get_even_process_data
 from swift.utils import get_logger
 from transformers import TrainerCallback
 
+from trivia.trainer.compatibility import WINDOW_NORMALISED_LOSSES, refusals
+from trivia.trainer.datasets import check_no_question_share
 from trivia.trainer.failures import FailureGuard, failed_rows
 from trivia.trainer.filtering import (
     FilterStats,
@@ -102,6 +104,24 @@ class FilteringGRPOTrainer(GRPOTrainer):
         super().__init__(*args, **kwargs)
         options = PluginOptions()
         self.rejection = options.rejection
+        problems = refusals(
+            dynamic_num_samples=bool(self.dynamic_num_samples),
+            advantage_estimator=str(self.advantage_estimator),
+            scale_rewards=str(self.scale_rewards),
+            kl_in_reward=bool(self.kl_in_reward),
+            beta=float(self.beta),
+            loss_type=str(self.loss_type),
+        )
+        if problems:
+            raise ValueError(
+                "the trainer masks invalid and unscored completions, which these settings would "
+                "silently weaken: " + "; ".join(problems)
+            )
+        self._needs = [
+            getattr(func, "needs", None) if weight != 0 else None
+            for func, weight in zip(self.reward_funcs, self.reward_weights.tolist(), strict=True)
+        ]
+        self._check_training_set(options.max_no_question_share)
         self.failure_guard = FailureGuard(options.failure_threshold, options.failure_patience)
         self._keep: np.ndarray | None = None
         self._row_mask = np.zeros(0, dtype=bool)
@@ -122,7 +142,30 @@ class FilteringGRPOTrainer(GRPOTrainer):
             logger.info(
                 f"trainer metrics on {options.train_metrics_host}:{options.train_metrics_port}"
             )
-        logger.info(f"filter: {self.rejection}; oversample to {self.oversample_to or 'off'}")
+        message = f"{self.rejection.describe()}; oversample to {self.oversample_to or 'off'}"
+        (logger.info if self.rejection.enabled else logger.warning)(message)
+
+    def _check_training_set(self, limit: float) -> None:
+        """Refuse a training set where too many rows lack what a counted reward needs."""
+        dataset = self.train_dataset
+        columns = {need for need in self._needs if need}
+        if not columns or dataset is None or not hasattr(dataset, "column_names"):
+            return
+        for column in sorted(columns):
+            values = dataset[column] if column in dataset.column_names else [None] * len(dataset)
+            check_no_question_share(len(values), sum(1 for v in values if not v), limit)
+
+    def _no_signal(self, samples: list[Any]) -> list[bool]:
+        """Rows that lack the column a counted reward needs (no questions): nothing to learn."""
+        return [any(need and not s.extra.get(need) for need in self._needs) for s in samples]
+
+    def _prompt_text(self, sample: Any) -> str:
+        parts = []
+        for message in sample.messages[:-1]:
+            content = message.get("content")
+            if message.get("role") in ("system", "user") and isinstance(content, str):
+                parts.append(content)
+        return "\n".join(parts)
 
     @property
     def _mode(self) -> str:
@@ -150,7 +193,13 @@ class FilteringGRPOTrainer(GRPOTrainer):
         samples = super()._rollout_samples([group[k % g] for group in groups for k in range(m)])
         # Log-probabilities come later: choose among the oversample by the text checks.
         texts = [self._completion_text(s) for s in samples]
-        valid = validity(texts, None, self.rejection.text_checks())
+        valid = validity(
+            texts,
+            None,
+            self.rejection.text_checks(),
+            truncated=[bool(s.is_truncated) for s in samples],
+            prompts=[self._prompt_text(s) for s in samples],
+        )
         self._metrics["train"][GENERATED_VALID_RATE].append(float(valid.mean()))
         return [samples[i] for i in select_first_valid(valid.tolist(), m, g)]
 
@@ -175,7 +224,7 @@ class FilteringGRPOTrainer(GRPOTrainer):
     # 3. advantages and masks --------------------------------------------------------------------
 
     def _postprocess_batch(self, samples: list[Any], batch_encoded_inputs: list[dict]) -> None:
-        if self._mode != "train" or self.dynamic_num_samples:
+        if self._mode != "train":
             self._keep = None
             super()._postprocess_batch(samples, batch_encoded_inputs)
             return
@@ -183,18 +232,45 @@ class FilteringGRPOTrainer(GRPOTrainer):
         logprobs = (
             _mean_logprobs(batch_encoded_inputs) if "prob" in self.rejection.strategy else None
         )
-        valid = np.array(gather_object(validity(texts, logprobs, self.rejection).tolist()), bool)
+        local_truncated = [bool(s.is_truncated) for s in samples]
+        local_valid = validity(
+            texts,
+            logprobs,
+            self.rejection,
+            truncated=local_truncated,
+            prompts=[self._prompt_text(s) for s in samples],
+        )
+        valid = np.array(gather_object(local_valid.tolist()), bool)
+        truncated = np.array(gather_object(local_truncated), bool)
+        no_signal = np.array(gather_object(self._no_signal(samples)), bool)
         rewards = self._rewards_per_func.detach().float().cpu().numpy()
         failed = failed_rows(rewards, self.reward_weights.detach().float().cpu().numpy())
-        self._keep = valid & ~failed
-        self.failure_guard.observe(int(failed.sum()), len(failed), step=self.state.global_step)
+        failed &= ~no_signal  # nothing to score is not a failure of the reward service
+        self._keep = valid & ~failed & ~no_signal
+        scorable = len(failed) - int(no_signal.sum())
+        self.failure_guard.observe(int(failed.sum()), scorable, step=self.state.global_step)
         tokens = sum(
             int(e["grpo_batch"].completion_mask.sum().item()) for e in batch_encoded_inputs
         )
 
         super()._postprocess_batch(samples, batch_encoded_inputs)  # calls _compute_advantages
         _exclude_rows(batch_encoded_inputs, get_even_process_data(self, self._row_mask.tolist()))
-        self._log_step(valid, failed, tokens)
+        if self.loss_type in WINDOW_NORMALISED_LOSSES:
+            self._recount_num_items(batch_encoded_inputs)
+        self._log_step(
+            valid, failed, tokens, truncated=truncated & self.rejection.enabled, no_signal=no_signal
+        )
+
+    def _recount_num_items(self, batch_encoded_inputs: list[dict]) -> None:
+        """The token normaliser of dapo-style losses, counted again over the kept rows."""
+        local = sum(
+            float(e["grpo_batch"].completion_mask.sum().item()) for e in batch_encoded_inputs
+        )
+        total = sum(gather_object([local]))
+        for encoded in batch_encoded_inputs:
+            batch = encoded["grpo_batch"]
+            device = batch.completion_mask.device
+            batch.num_items_in_batch = torch.tensor(max(total, 1.0), device=device)
 
     def _compute_advantages(
         self, samples: list[Any], rewards_per_func: torch.Tensor, batch_encoded_inputs: list[dict]
@@ -202,18 +278,7 @@ class FilteringGRPOTrainer(GRPOTrainer):
         stock = super()._compute_advantages(samples, rewards_per_func, batch_encoded_inputs)
         if self._keep is None:
             return stock
-        plain = (
-            self.advantage_estimator in ("grpo", "rloo")
-            and self.scale_rewards in ("group", "batch", "none")
-            and not (self.kl_in_reward and self.beta != 0.0)
-        )
-        if not plain:
-            # Other estimators keep ms-swift's statistics; excluded rows still get no gradient.
-            grouped = self._keep.reshape(-1, self.num_generations)
-            enough = grouped.sum(axis=1) >= 2
-            self._row_mask = (grouped & enough[:, None]).reshape(-1)
-            self._groups_skipped = int((~enough).sum())
-            return stock * torch.as_tensor(self._row_mask, dtype=stock.dtype, device=stock.device)
+        # Other estimators, scalings and kl_in_reward were refused at start (`compatibility`).
         weighted = (rewards_per_func * self.reward_weights.unsqueeze(0)).nansum(dim=1)
         result = masked_group_advantages(
             weighted.detach().float().cpu().numpy(),
@@ -227,15 +292,25 @@ class FilteringGRPOTrainer(GRPOTrainer):
 
     # metrics ------------------------------------------------------------------------------------
 
-    def _log_step(self, valid: np.ndarray, failed: np.ndarray, local_tokens: int) -> None:
+    def _log_step(
+        self,
+        valid: np.ndarray,
+        failed: np.ndarray,
+        local_tokens: int,
+        *,
+        truncated: np.ndarray,
+        no_signal: np.ndarray,
+    ) -> None:
         stats = FilterStats(
             completions=len(valid),
             valid=int(valid.sum()),
             groups=len(valid) // self.num_generations,
             groups_skipped=self._groups_skipped,
+            truncated=int(truncated.sum()),
         )
         metrics = self._metrics["train"]
-        for key, value in filter_metrics(stats, int(failed.sum())).items():
+        counts = filter_metrics(stats, int(failed.sum()), no_signal=int(no_signal.sum()))
+        for key, value in counts.items():
             metrics[key].append(value)
         now = time.monotonic()
         seconds, self._step_started = now - self._step_started, now

@@ -19,10 +19,15 @@ from trivia.trainer.filtering import FilterStats
 VALID_RATE = "rejection_sampling/valid_rate"
 REJECTION_RATE = "rejection_sampling/rejection_rate"
 GROUPS_SKIPPED = "rejection_sampling/groups_skipped"
+TRUNCATED = "rejection_sampling/truncated"
+MALFORMED = "rejection_sampling/malformed"
 # Valid share of everything generated, before keeping the first valid ones of an oversample.
 GENERATED_VALID_RATE = "rejection_sampling/generated_valid_rate"
 FAILED = "reward_failures/count"
 FAILED_RATE = "reward_failures/rate"
+# Rows with nothing to score (no questions): masked, never a failure, never a reason to stop.
+NO_SIGNAL = "reward_no_signal/count"
+NO_SIGNAL_RATE = "reward_no_signal/rate"
 STEP_SECONDS = "trivia/step_seconds"
 TOKENS_PER_SECOND = "trivia/tokens_per_second"
 # Validation TEDS / TEDS-S, raw and with both sides through `normalize_html` (`_norm`).
@@ -34,14 +39,19 @@ TEDS_STRUCTURE_NORM = "teds_s_norm"
 _REWARD_KEY = re.compile(r"^(eval_)?rewards/(?P<name>[^/]+)/(?P<stat>mean|std)$")
 
 
-def filter_metrics(stats: FilterStats, failed: int) -> dict[str, float]:
-    """The step's filter and failure metrics under their logged names."""
+def filter_metrics(stats: FilterStats, failed: int, no_signal: int = 0) -> dict[str, float]:
+    """The step's filter, failure and no-signal metrics under their logged names."""
+    n = stats.completions
     return {
         VALID_RATE: stats.valid_rate,
         REJECTION_RATE: stats.rejection_rate,
         GROUPS_SKIPPED: float(stats.groups_skipped),
+        TRUNCATED: float(stats.truncated),
+        MALFORMED: float(stats.malformed),
         FAILED: float(failed),
-        FAILED_RATE: failed / stats.completions if stats.completions else 0.0,
+        FAILED_RATE: failed / n if n else 0.0,
+        NO_SIGNAL: float(no_signal),
+        NO_SIGNAL_RATE: no_signal / n if n else 0.0,
     }
 
 
@@ -70,6 +80,11 @@ class TrainMetricsExporter:
         )
         self.failures = Counter(
             "trivia_train_reward_failures", "Completions whose reward failed.", registry=r
+        )
+        self.no_signal = Counter(
+            "trivia_train_reward_no_signal",
+            "Completions with nothing to score (no questions): masked, not failures.",
+            registry=r,
         )
         self.step_seconds = Gauge("trivia_train_step_seconds", "Wall time of a step.", registry=r)
         self.tokens_per_second = Gauge(
@@ -110,6 +125,8 @@ class TrainMetricsExporter:
                 gauge.set(values[key])
         if values.get(FAILED, 0) > 0:
             self.failures.inc(values[FAILED])
+        if values.get(NO_SIGNAL, 0) > 0:
+            self.no_signal.inc(values[NO_SIGNAL])
         for key, value in values.items():
             match = _REWARD_KEY.match(key)
             if match and match.group(1) is None:

@@ -15,7 +15,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from trivia.settings import DEFAULTS
-from trivia.trainer.filtering import OTSL_TAIL, RejectionConfig, Strategy, decode_tail
+from trivia.trainer.filtering import RejectionConfig, Strategy, decode_tail
 
 
 class PluginOptions(BaseSettings):
@@ -24,16 +24,20 @@ class PluginOptions(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="TRIVIA_", extra="ignore")
 
     # --- filtering-based stabilisation ----------------------------------------------------------
-    rejection_sample: bool = False
+    # On unless turned off explicitly (the paper's setting); logged at start either way.
+    rejection_sample: bool = True
     rejection_strategy: Strategy = "tag_tail"
-    # One or more tails: a plain string, or a JSON list such as ["</table>", "</html>"].
-    rejection_tag_tail: Annotated[tuple[str, ...], NoDecode] = (OTSL_TAIL,)
+    # One or more tails: a plain string, or a JSON list such as ["</table>", "</html>"]; unset,
+    # each prompt's table format picks it (OTSL "<nl>\n", HTML "</table>" / "</html>").
+    rejection_tag_tail: Annotated[tuple[str, ...] | None, NoDecode] = None
     rejection_min_logprob: float | None = None
     rejection_oversample: float = Field(1.0, ge=1.0)
 
     # --- reward failures ------------------------------------------------------------------------
     failure_threshold: float = Field(0.05, ge=0.0, le=1.0)
     failure_patience: int = Field(3, ge=1)
+    # A training set where more than this share of rows has no questions is refused at start.
+    max_no_question_share: float = Field(0.05, ge=0.0, le=1.0)
 
     # --- reward service -------------------------------------------------------------------------
     reward_url: str = f"http://127.0.0.1:{DEFAULTS.port}"
@@ -59,6 +63,8 @@ class PluginOptions(BaseSettings):
             text = value.strip()
             value = json.loads(text) if text.startswith("[") else [value]
         if isinstance(value, list | tuple):
+            if not value:
+                raise ValueError("give at least one tail, or leave it unset to follow the prompt")
             return tuple(decode_tail(str(v)) for v in value)
         return value
 
