@@ -112,7 +112,7 @@ def test_the_answering_client_holds_a_chat_client_and_raises_qaerror():
 
         async def go():
             async with QAClient(stub.url, model="m") as client:
-                assert isinstance(client.chat, ChatClient)
+                assert isinstance(client.client, ChatClient)
                 await client.answer("<table></table>", "q?")
 
         with pytest.raises(QAError) as caught:

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 from trivia.engine.images import (
     DEFAULT_MAX_PIXELS,
@@ -20,12 +19,12 @@ from trivia.engine.images import (
 )
 from trivia.engine.prompts import content_parts
 from trivia.engine.sampling_params import GREEDY, SamplingParams
-from trivia.llm.client import ChatClient, ChatReply
-from trivia.llm.endpoints import EndpointStats, parse_endpoints
+from trivia.llm.client import ChatClient, ChatClientHolder, ChatReply
+from trivia.llm.endpoints import parse_endpoints
 from trivia.llm.errors import LLMError
 
 
-class VLMClient:
+class VLMClient(ChatClientHolder):
     """Asks a vision-language model about one image at a time (or about nothing: text only)."""
 
     def __init__(
@@ -67,25 +66,6 @@ class VLMClient:
     async def model_name(self) -> str:
         """The model answering (asked of `/v1/models` once unless given); raises `LLMError`."""
         return await self.client.model_name()
-
-    def stats(self) -> list[EndpointStats]:
-        """Per-endpoint outstanding, ejected, ok and failed counts."""
-        return self.client.stats()
-
-    async def aclose(self) -> None:
-        """Close the connection pool."""
-        await self.client.aclose()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     def encode(self, image: Path | bytes) -> str:
         """The data URL this client sends for `image` (resized to its pixel limits)."""

@@ -25,7 +25,6 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from email.utils import parsedate_to_datetime
-from types import TracebackType
 from typing import Any, Self
 
 import aiohttp
@@ -78,13 +77,26 @@ class _AttemptFailed(Exception):
 HttpClientFactory = Callable[[int], httpx2.AsyncClient]
 
 
+class _ClosedOnExit:
+    """`async with client:` closes it (`aclose`) on the way out."""
+
+    async def aclose(self) -> None:
+        raise NotImplementedError
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+
 def aiohttp_client(max_connections: int) -> httpx2.AsyncClient:
     """The default HTTP client: the SDK's aiohttp transport, one connection per concurrent call."""
     limits = httpx2.Limits(max_connections=max_connections, keepalive_expiry=_KEEPALIVE_S)
     return openai.DefaultAioHttpClient(limits=limits, follow_redirects=False)
 
 
-class ChatClient:
+class ChatClient(_ClosedOnExit):
     """Chat completions from one or more OpenAI-compatible servers; see the module doc."""
 
     def __init__(
@@ -198,17 +210,6 @@ class ChatClient:
         await self._bind_to_running_loop()
         if self._http is not None:
             await self._http.aclose()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     # internals -----------------------------------------------------------------------------
     async def _bind_to_running_loop(self) -> None:
@@ -378,6 +379,20 @@ class ChatClient:
         if what == "chat":
             ep.count(status, time.monotonic() - started)
         return payload
+
+
+class ChatClientHolder(_ClosedOnExit):
+    """A client built on a `ChatClient` it holds (`client`): the QA and the VLM clients."""
+
+    client: ChatClient
+
+    def stats(self) -> list[EndpointStats]:
+        """Per-endpoint outstanding, ejected, ok and failed counts."""
+        return self.client.stats()
+
+    async def aclose(self) -> None:
+        """Close the connection pool."""
+        await self.client.aclose()
 
 
 def _reply(payload: Any, whole: bool) -> ChatReply:

@@ -20,17 +20,25 @@ class CallMetrics:
     latency: Histogram
 
 
-LLM_CALLS = Counter(
-    "trivia_llm_calls",  # exported as trivia_llm_calls_total
-    "Chat calls (HTTP attempts) to LLM and VLM endpoints, by endpoint and status.",
-    ["endpoint", "status"],
-)
+def call_metrics(prefix: str, what: str, buckets: tuple[float, ...]) -> CallMetrics:
+    """`{prefix}_calls_total` (labels endpoint, status) and `{prefix}_latency_seconds`."""
+    return CallMetrics(
+        Counter(
+            f"{prefix}_calls",
+            f"{what} (HTTP attempts) by endpoint and status.",
+            ["endpoint", "status"],
+        ),
+        Histogram(
+            f"{prefix}_latency_seconds",
+            f"Time of one of the {what.lower()} (HTTP attempt), by endpoint.",
+            ["endpoint"],
+            buckets=buckets,
+        ),
+    )
 
-LLM_LATENCY = Histogram(
-    "trivia_llm_latency_seconds",
-    "Time of one chat call (HTTP attempt) to an LLM or VLM endpoint, by endpoint.",
-    ["endpoint"],
-    buckets=(0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0),
-)
 
-LLM_METRICS = CallMetrics(LLM_CALLS, LLM_LATENCY)
+LLM_METRICS = call_metrics(
+    "trivia_llm",
+    "Chat calls to LLM and VLM endpoints",
+    (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0),
+)

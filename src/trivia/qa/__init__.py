@@ -3,7 +3,7 @@ lookup answerer that stands in for the LLM.
 
     prompts    PROMPT_VERSION, build_messages, parse_messages   (pure; the only prompt text)
     client     QAClient, EndpointStats                           (async, on trivia.llm's client)
-    metrics    QA_CALLS, QA_LATENCY, LOOKUP_ANSWERS              (Prometheus)
+    metrics    QA_METRICS, LOOKUP_ANSWERS                        (Prometheus)
     lookup     answer_question, answer_messages                  (pure heuristic)
     server     create_app                                        (the lookup answerer over HTTP)
 

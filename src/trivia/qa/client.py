@@ -14,24 +14,19 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from types import TracebackType
 from typing import Any, Self
 
-from trivia.llm.client import ChatClient
-from trivia.llm.endpoints import EndpointStats
+from trivia.llm.client import ChatClient, ChatClientHolder
 from trivia.llm.errors import LLMError, QAError
-from trivia.llm.metrics import CallMetrics
-from trivia.qa.metrics import QA_CALLS, QA_LATENCY
+from trivia.qa.metrics import QA_METRICS
 from trivia.qa.prompts import build_messages
 from trivia.settings import DEFAULTS, Settings
 
 # Qwen3 thinks before answering unless told not to; vLLM and swift pass this to the chat template.
 DEFAULT_EXTRA_BODY: dict[str, Any] = {"chat_template_kwargs": {"enable_thinking": False}}
 
-_QA_METRICS = CallMetrics(QA_CALLS, QA_LATENCY)
 
-
-class QAClient:
+class QAClient(ChatClientHolder):
     """Asks questions about tables of one or more OpenAI-compatible servers; see the module doc."""
 
     @classmethod
@@ -68,10 +63,10 @@ class QAClient:
         answered, so a server with a prefix cache computes the table's prefix once instead of
         once per concurrent question (worth it on vLLM; costs one extra round trip per table).
         """
-        self.chat = ChatClient(
+        self.client = ChatClient(
             endpoints,
             extra_body=DEFAULT_EXTRA_BODY if extra_body is None else extra_body,
-            metrics=_QA_METRICS,
+            metrics=QA_METRICS,
             name="QA",
             **chat_options,
         )
@@ -81,14 +76,14 @@ class QAClient:
     async def model_name(self) -> str:
         """The model answering (asked of `/v1/models` once unless given); raises QAError."""
         try:
-            return await self.chat.model_name()
+            return await self.client.model_name()
         except LLMError as exc:
             raise QAError.like(exc) from exc
 
     async def answer(self, table: str, question: str, *, deadline: float | None = None) -> str:
         """The raw completion text for `question` about `table`; raises QAError."""
         try:
-            reply = await self.chat.chat(
+            reply = await self.client.chat(
                 build_messages(table, question),
                 temperature=0,
                 max_tokens=self._max_tokens,
@@ -117,22 +112,3 @@ class QAClient:
             rest = await asyncio.gather(*(one(q) for q in questions[1:]))
             return [first, *rest]
         return list(await asyncio.gather(*(one(q) for q in questions)))
-
-    def stats(self) -> list[EndpointStats]:
-        """Per-endpoint outstanding, ejected, ok and failed counts."""
-        return self.chat.stats()
-
-    async def aclose(self) -> None:
-        """Close the connection pool."""
-        await self.chat.aclose()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()

@@ -6,20 +6,16 @@ One sample per HTTP attempt, so retries show: `status` is the HTTP status code, 
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter
 
-QA_CALLS = Counter(
-    "trivia_qa_calls",  # exported as trivia_qa_calls_total
-    "Answering calls (HTTP attempts) by endpoint and status.",
-    ["endpoint", "status"],
-)
+from trivia.llm.metrics import call_metrics
 
-QA_LATENCY = Histogram(
-    "trivia_qa_latency_seconds",
-    "Time of one answering call (HTTP attempt), by endpoint.",
-    ["endpoint"],
-    buckets=(0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0),
+QA_METRICS = call_metrics(
+    "trivia_qa",
+    "Answering calls",
+    (0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0),
 )
+QA_CALLS, QA_LATENCY = QA_METRICS.calls, QA_METRICS.latency  # trivia_qa_calls_total, …
 
 LOOKUP_ANSWERS = Counter(
     "trivia_qa_lookup_answers",  # exported as trivia_qa_lookup_answers_total
