@@ -65,7 +65,6 @@ async def fetch_rewards(
     *,
     token: str | None = None,
     timeout_s: float = 180.0,
-    transport: httpx.AsyncBaseTransport | None = None,
     step: int | None = None,
 ) -> list[dict[str, Any]]:
     """One ``POST /v1/rewards`` for ``items``, sent again unchanged on connection errors and
@@ -78,7 +77,7 @@ async def fetch_rewards(
     deadline = time.monotonic() + timeout_s
     problem = "no attempt"
     async with httpx.AsyncClient(
-        base_url=url.rstrip("/"), headers=headers, timeout=timeout_s, transport=transport
+        base_url=url.rstrip("/"), headers=headers, timeout=timeout_s
     ) as client:
         try:
             async for attempt in stamina.retry_context(
