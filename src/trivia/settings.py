@@ -125,6 +125,11 @@ class Settings(BaseSettings):
     qa_max_tokens: int = Field(64, gt=0)
     # Ask one question of a table first, the rest after it (lets vLLM cache the prefix once).
     qa_prime_prefix: bool = False
+    # The questions about one table go to one endpoint (its prefix cache holds the table).
+    qa_table_affinity: bool = True
+    # > 0: every address of each QA URL's host is an endpoint (a headless Service's pods,
+    # compose's `--scale qa=N`), resolved again at most this often; 0: the URLs as given.
+    qa_resolve_s: float = Field(0.0, ge=0)
 
     # --- local stack (`trivia stack up`) -------------------------------------------------------
     # Valkey's AOF and the children's logs.

@@ -311,8 +311,16 @@ def test_qa_runs_vllm_on_a_gpu_with_health_probes_shm_and_a_model_cache(
     settings = _find(docs, "ConfigMap", "reward-settings")["data"]
     args = container["args"]
     assert settings["TRIVIA_QA_MODEL"] == args[args.index("--served-model-name") + 1]
-    port = service["spec"]["ports"][0]["port"]
-    assert settings["TRIVIA_QA_URLS"] == f"http://{service['metadata']['name']}:{port}/v1"
+    # ...through a headless Service: one address per ready replica, resolved and re-resolved
+    # by the workers, which send each table's questions to one replica.
+    replicas = _find(docs, "Service", "qa-replicas")
+    assert replicas["spec"]["clusterIP"] == "None"
+    assert not replicas["spec"].get("publishNotReadyAddresses")
+    assert _selects(replicas["spec"]["selector"], pod["metadata"]["labels"])
+    port = replicas["spec"]["ports"][0]
+    assert port["targetPort"] == service["spec"]["ports"][0]["targetPort"]
+    assert settings["TRIVIA_QA_URLS"] == f"http://qa-replicas:{port['port']}/v1"
+    assert float(settings["TRIVIA_QA_RESOLVE_S"]) > 0
 
 
 def test_redis_is_a_statefulset_with_a_volume_and_append_only_persistence(

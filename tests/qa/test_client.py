@@ -181,7 +181,7 @@ def test_balances_evenly_across_equal_endpoints():
         two.configure(answer="a")
 
         async def go():
-            async with QAClient([one.url, two.url], model="m") as client:
+            async with QAClient([one.url, two.url], model="m", table_affinity=False) as client:
                 return await client.answer_many(TABLE, [f"q{i}" for i in range(40)])
 
         assert run(go()) == ["a"] * 40
@@ -195,7 +195,7 @@ def test_least_outstanding_sends_more_to_the_faster_endpoint():
     ):
 
         async def go():
-            async with QAClient([slow.url, fast.url], model="m") as client:
+            async with QAClient([slow.url, fast.url], model="m", table_affinity=False) as client:
                 done = []
 
                 async def worker(i):  # eight callers, one question at a time each
@@ -412,6 +412,7 @@ def test_a_failing_endpoint_is_ejected_then_probed_and_readmitted():
             client = QAClient(
                 [bad.url, good.url],
                 model="m",
+                table_affinity=False,  # least-loaded: the order of calls is deterministic
                 eject_after_failures=2,
                 eject_for_s=0.8,
                 clock=clock,
@@ -485,7 +486,7 @@ def test_panic_mode_prefers_the_endpoint_ejected_longest_ago():
         async def go():
             async with QAClient(
                 [first.url, second.url], model="m", eject_after_failures=1, eject_for_s=60,
-                max_retries=0,
+                max_retries=0, table_affinity=False,
             ) as client:  # fmt: skip
                 assert await client.answer(TABLE, "q1") == "a"  # ties rotate: first, then second
                 with pytest.raises(QAError):

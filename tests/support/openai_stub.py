@@ -11,6 +11,9 @@ real server, it follows vLLM:
   stub counts one token per `CHARS_PER_TOKEN` characters); a prompt that leaves no room is a 400.
 - `slots` calls are served at once; up to `max_waiting` more wait for a slot, and beyond that the
   server is overloaded and answers 503 with `Retry-After`.
+- A prefix cache, simulated: a call about a table this server has not served among its last
+  `prefix_cache_tables` tables pays `prefix_miss_latency_s` more (the table's prefill) than one
+  it has (a hit). Each record says which (`prefix_hit`); the stats count both.
 
 What it speaks:
     GET  /health                    {"status": "ok"}
@@ -46,7 +49,7 @@ import sys
 import threading
 import time
 import weakref
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -88,6 +91,8 @@ class StubConfig:
     max_model_len: int = 32768
     generation_config: dict[str, float] = field(default_factory=lambda: dict(GREEDY))
     record_messages: bool = True  # keep each call's messages in its record
+    prefix_miss_latency_s: float = 0.0  # extra time of a call whose table is not cached
+    prefix_cache_tables: int = 1024  # tables the simulated prefix cache holds (LRU)
 
     def __post_init__(self) -> None:
         if self.failure not in _FAILURES:
@@ -115,6 +120,7 @@ class CallRecord:
     received_s: float  # time.monotonic() of the stub's process
     answered_s: float | None
     messages: list[dict[str, Any]] | None = None
+    prefix_hit: bool | None = None  # its table was in the simulated prefix cache (None: no table)
 
 
 def prefix_share(records: Sequence[Mapping[str, Any] | CallRecord]) -> float:
@@ -186,6 +192,20 @@ class _StubState:
         self.by_status: Counter[str] = Counter()
         self.records: list[CallRecord] = []
         self.first_prompt: dict[str, str] = {}
+        self.prefix_cache: OrderedDict[str, None] = OrderedDict()
+        self.prefix_hits = 0
+        self.prefix_misses = 0
+
+    def prefix_lookup(self, table_key: str) -> bool:
+        """Whether the table is cached; caches it (least recently used out) either way."""
+        hit = table_key in self.prefix_cache
+        self.prefix_cache[table_key] = None
+        self.prefix_cache.move_to_end(table_key)
+        while len(self.prefix_cache) > max(self.config.prefix_cache_tables, 0):
+            self.prefix_cache.popitem(last=False)
+        self.prefix_hits += hit
+        self.prefix_misses += not hit
+        return hit
 
     def slots(self) -> asyncio.Semaphore | None:
         if self.config.slots != self._slot_count:
@@ -210,6 +230,8 @@ class _StubState:
             "max_serving": self.max_serving,
             "models_calls": self.models_calls,
             "connections": self.connections,
+            "prefix_hits": self.prefix_hits,
+            "prefix_misses": self.prefix_misses,
             "by_status": dict(self.by_status),
             "config": dataclasses.asdict(self.config),
         }
@@ -237,7 +259,8 @@ def _reply_content(state: _StubState, request: dict[str, Any], n: int) -> str:
     return answer_messages(request["messages"])
 
 
-def _table_key(messages: list[dict[str, Any]]) -> str | None:
+def table_key(messages: list[dict[str, Any]]) -> str | None:
+    """The stub's key of the table a prompt asks about (None: not a question prompt)."""
     try:
         table, _question = parse_messages(messages)
     except (ValueError, AttributeError, TypeError):
@@ -324,10 +347,10 @@ class _Handlers:
             return _error(400, f"bad request: {exc}")
 
         prompt = _prompt_text(messages)
-        table_key = _table_key(messages)
+        prompt_table = table_key(messages)
         shared = len(prompt)
-        if table_key is not None:
-            first = state.first_prompt.setdefault(table_key, prompt)
+        if prompt_table is not None:
+            first = state.first_prompt.setdefault(prompt_table, prompt)
             shared = _common_prefix_len(first, prompt)
         prompt_tokens = tokens(prompt)
         room = config.max_model_len - prompt_tokens
@@ -347,7 +370,7 @@ class _Handlers:
             chat_template_kwargs=request.get("chat_template_kwargs"),
             authorization=http.headers.get("authorization"),
             prompt_chars=len(prompt),
-            table_key=table_key,
+            table_key=prompt_table,
             shared_prefix_chars=shared,
             received_s=received,
             answered_s=None,
@@ -383,8 +406,12 @@ class _Handlers:
             state.serving += 1
             state.max_serving = max(state.max_serving, state.serving)
             try:
-                if config.latency_s:
-                    await asyncio.sleep(config.latency_s)
+                latency = config.latency_s
+                if prompt_table is not None:
+                    record.prefix_hit = state.prefix_lookup(prompt_table)
+                    latency += 0.0 if record.prefix_hit else config.prefix_miss_latency_s
+                if latency:
+                    await asyncio.sleep(latency)
             finally:
                 state.serving -= 1
                 if slots is not None:

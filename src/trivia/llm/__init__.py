@@ -3,6 +3,8 @@
     errors      LLMError, QAError                         (the one error tree)
     metrics     CallMetrics, LLM_METRICS                  (Prometheus, one sample per attempt)
     endpoints   EndpointPool, EndpointStats               (choosing among endpoints)
+    affinity    affinity_key, owner, route                (a table's questions to one endpoint)
+    discovery   resolve_replicas                          (one endpoint per replica of a name)
     client      ChatClient, ChatReply                     (the OpenAI SDK, retries by stamina)
 
 The client is imported on first use, so the errors work without the SDK.

@@ -10,6 +10,11 @@ least outstanding, ejection, panic mode) and retries with `stamina`:
   Other 4xx and replies that are not chat completions are not retried.
 - `request_timeout_s` bounds each attempt from sending to the whole answer; `deadline` (an
   absolute `time.monotonic()`) bounds the call, slot waits and backoff included.
+- `route_key` (a table's digest) sends the calls about one table to one endpoint, so that its
+  prefix cache holds the table (`trivia.llm.affinity`).
+- `resolve_every_s` > 0: each URL's host name stands for every address it resolves to (a
+  headless Service's pods, compose's replicas), one endpoint each, resolved again at most every
+  `resolve_every_s` seconds while calls are made (`trivia.llm.discovery`).
 
 Requests go through the SDK's raw `post`/`get` (its transport, auth, status errors and
 timeouts) and the JSON is read here: the SDK's typed request transform and response models cost
@@ -32,6 +37,7 @@ import httpx2
 import openai
 import stamina
 
+from trivia.llm.discovery import resolve_replicas
 from trivia.llm.endpoints import Endpoint, EndpointPool, EndpointStats, parse_endpoints
 from trivia.llm.errors import LLMError
 from trivia.llm.metrics import LLM_METRICS, CallMetrics
@@ -40,6 +46,8 @@ from trivia.settings import CHAT
 # Idle connections are dropped before the server's keep-alive timeout (uvicorn's and vLLM's 5 s),
 # so a request is rarely sent on a connection the server is closing.
 _KEEPALIVE_S = 4.0
+# Connections are opened as needed: with replicas to discover, allow this many at full use.
+_DISCOVERED_REPLICAS_MAX = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,17 +126,24 @@ class ChatClient(_ClosedOnExit):
         name: str = "LLM",
         http_client: HttpClientFactory = aiohttp_client,
         clock: Callable[[], float] = time.monotonic,
+        resolve_every_s: float = 0.0,
     ) -> None:
         """`extra_body` is merged into every chat request (vLLM's `top_k`, template kwargs, …).
 
         `model`: None asks `/v1/models` once. `metrics`: where attempts are counted. `name` says
         which client a log line or error is about ("QA", "VLM"). `http_client(max_connections)`
         makes the HTTP client under the SDK (one per event loop). `clock` times ejections.
+        `resolve_every_s` > 0: one endpoint per address of each URL's host (module docstring).
         """
-        if max_retries < 0:
-            raise ValueError("max_retries must be >= 0")
+        if max_retries < 0 or resolve_every_s < 0:
+            raise ValueError("max_retries and resolve_every_s must be >= 0")
+        self._urls = parse_endpoints(endpoints)
+        self._resolve_every = resolve_every_s
+        self._replicas: dict[str, list[str]] = {}
+        self._resolved_at: float | None = None
+        self._resolving: asyncio.Task[None] | None = None
         self._pool = EndpointPool(
-            parse_endpoints(endpoints),
+            self._urls,
             concurrency=max_concurrency_per_endpoint,
             eject_after_failures=eject_after_failures,
             eject_for_s=eject_for_s,
@@ -154,7 +169,7 @@ class ChatClient(_ClosedOnExit):
         self._http_client = http_client
         self._loop: asyncio.AbstractEventLoop | None = None
         self._http: httpx2.AsyncClient | None = None
-        self._sdk: dict[int, openai.AsyncOpenAI] = {}
+        self._sdk: dict[str, openai.AsyncOpenAI] = {}
 
     # public API ----------------------------------------------------------------------------
     async def chat(
@@ -224,17 +239,12 @@ class ChatClient(_ClosedOnExit):
             return
         old_loop, self._loop = self._loop, loop
         old_http = self._http
-        self._http = self._http_client(self._concurrency * len(self._pool.endpoints))
-        self._sdk = {
-            id(ep): openai.AsyncOpenAI(
-                base_url=f"{ep.url}/v1",
-                api_key=self._api_key or "unused",
-                max_retries=0,
-                timeout=self._request_timeout,
-                http_client=self._http,
-            )
-            for ep in self._pool.endpoints
-        }
+        replicas = len(self._pool.endpoints)
+        if self._resolve_every:
+            replicas = max(replicas, _DISCOVERED_REPLICAS_MAX)
+        self._http = self._http_client(self._concurrency * replicas)
+        self._sdk = {}
+        self._resolving = None
         if old_loop is None or old_http is None:
             return
         self._pool.new_loop()
@@ -243,6 +253,38 @@ class ChatClient(_ClosedOnExit):
             await old_http.aclose()  # nothing is left to wait for on a closed loop
         else:
             asyncio.run_coroutine_threadsafe(old_http.aclose(), old_loop)
+
+    def _sdk_for(self, ep: Endpoint) -> openai.AsyncOpenAI:
+        sdk = self._sdk.get(ep.url)
+        if sdk is None:
+            sdk = self._sdk[ep.url] = openai.AsyncOpenAI(
+                base_url=f"{ep.url}/v1",
+                api_key=self._api_key or "unused",
+                max_retries=0,
+                timeout=self._request_timeout,
+                http_client=self._http,
+            )
+        return sdk
+
+    async def _discover(self) -> None:
+        """Resolve the URLs' host names when due; the first time, every caller waits for it."""
+        if not self._resolve_every:
+            return
+        due = self._resolved_at is None or (
+            time.monotonic() - self._resolved_at >= self._resolve_every
+        )
+        if due and self._resolving is None:
+            self._resolving = asyncio.ensure_future(self._resolve())
+        if self._resolved_at is None and self._resolving is not None:
+            await asyncio.shield(self._resolving)
+
+    async def _resolve(self) -> None:
+        try:
+            self._replicas = await resolve_replicas(self._urls, self._replicas)
+            self._pool.set_urls([url for urls in self._replicas.values() for url in urls])
+        finally:
+            self._resolved_at = time.monotonic()
+            self._resolving = None
 
     def _retry_wait(self, exc: Exception) -> bool | float:
         """stamina's hook: retry or not, and how long a Retry-After asks to wait."""
@@ -263,6 +305,7 @@ class ChatClient(_ClosedOnExit):
     ) -> Any:
         """The reply of a chat call or the JSON of a models call, with retries; or `LLMError`."""
         await self._bind_to_running_loop()
+        await self._discover()
         tries = 0
         last: _AttemptFailed | None = None
         avoid: Endpoint | None = None
@@ -318,7 +361,7 @@ class ChatClient(_ClosedOnExit):
                 ep.probing = False
 
     async def _send(self, ep: Endpoint, what: str, request: dict[str, Any] | None) -> Any:
-        sdk = self._sdk[id(ep)]
+        sdk = self._sdk_for(ep)
         started = time.monotonic()
         status = "200"
         try:

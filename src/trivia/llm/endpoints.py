@@ -11,8 +11,12 @@ retry to another endpoint. Outcomes feed back through `succeeded` and `failed`:
   ejected ones anyway, least outstanding first and then the one ejected longest ago, so a lone
   endpoint that blips is not out of use for `eject_for_s`; any success brings it back at once.
 
-`pick(key)` takes a routing key for affinity routing (the same key to the same endpoint, so a
-server's prefix cache holds a table once); today the key is accepted and not used.
+- Affinity: `pick(key)` with a routing key (a table's digest) gives the key's owner among the
+  usable endpoints by rendezvous hashing, so a server's prefix cache holds each table once and an
+  ejected or added endpoint moves only its share; when the owner's slots are all taken, the
+  least-loaded endpoint instead (`trivia.llm.affinity`).
+- Replicas that come and go: `set_urls` replaces the endpoint list, keeping the state of those
+  that stay (`trivia.llm.discovery` finds them).
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from typing import Any
 
 import httpx
 
+from trivia.llm.affinity import route
 from trivia.llm.metrics import CallMetrics
 
 _log = logging.getLogger(__name__)
@@ -141,6 +146,7 @@ class EndpointPool:
         if concurrency < 1 or eject_after_failures < 1:
             raise ValueError("concurrency and eject_after_failures must be at least 1")
         self.endpoints = [Endpoint(url, concurrency, metrics) for url in urls]
+        self._metrics = metrics
         self._concurrency = concurrency
         self._eject_after = eject_after_failures
         self._eject_for = eject_for_s
@@ -150,13 +156,25 @@ class EndpointPool:
         self._panicking = False
 
     def pick(self, key: str | None = None, *, avoid: Endpoint | None = None) -> Endpoint:
-        """The endpoint for the next attempt (`key`: reserved for affinity routing)."""
+        """The endpoint for the next attempt; `key` routes by affinity (module docstring)."""
         now = self._clock()
         best: Endpoint | None = None
         count = len(self.endpoints)
         start = self._next
         self._next = (start + 1) % count
-        for i in range(count):
+        if key is not None:
+            usable = [
+                ep for ep in self.endpoints if ep.usable(now) and not (ep is avoid and count > 1)
+            ]
+            if usable:
+                best = route(
+                    key,
+                    usable,
+                    name=lambda ep: ep.url,
+                    load=lambda ep: ep.outstanding,
+                    saturated=lambda ep: ep.outstanding >= self._concurrency,
+                )
+        for i in range(count if best is None else 0):
             ep = self.endpoints[(start + i) % count]
             if not ep.usable(now) or (ep is avoid and count > 1):
                 continue
@@ -213,6 +231,29 @@ class EndpointPool:
                 reason,
             )
         ep.ejected_until = self._clock() + self._eject_for
+
+    def set_urls(self, urls: Sequence[str]) -> list[Endpoint]:
+        """Serve `urls` from now on: endpoints that stay keep their state; the new ones return.
+
+        Attempts in flight on a dropped endpoint finish there.
+        """
+        if not urls:
+            raise ValueError("no endpoint given")
+        kept = {ep.url: ep for ep in self.endpoints}
+        added = [Endpoint(url, self._concurrency, self._metrics) for url in urls if url not in kept]
+        fresh = {ep.url: ep for ep in added}
+        gone = set(kept) - set(urls)
+        if added or gone:
+            _log.info(
+                "%s endpoints: %d (added %s, dropped %s)",
+                self._name,
+                len(urls),
+                ", ".join(ep.label for ep in added) or "none",
+                ", ".join(kept[url].label for url in sorted(gone)) or "none",
+            )
+        self.endpoints = [kept.get(url) or fresh[url] for url in dict.fromkeys(urls)]
+        self._next %= len(self.endpoints)
+        return added
 
     def new_loop(self) -> None:
         """Fresh slots for a new event loop (semaphores belong to the loop that used them)."""

@@ -4,10 +4,11 @@ One call asks one question about one table (`prompts.build_messages`) with tempe
 small `max_tokens`, and returns the raw completion text; the caller extracts `<answer>`.
 
 Balancing, retries, ejection and deadlines are the chat client's (`trivia.llm.client`); this one
-adds the question prompt, Qwen3 without thinking by default, the `trivia_qa_*` metrics, prefix
-priming, and what makes a reply usable: a reply cut at `max_tokens` (finish "length") or with no
-text is a `QAError` of kind "truncated" for that question (no signal, never a 0), retried like
-any failure as long as the retries allow.
+adds the question prompt, table affinity (the questions about one table go to one endpoint),
+Qwen3 without thinking by default, the `trivia_qa_*` metrics, prefix priming, and what makes a
+reply usable: a reply cut at `max_tokens` (finish "length") or with no text is a `QAError` of
+kind "truncated" for that question (no signal, never a 0), retried like any failure as long as
+the retries allow.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import asyncio
 from collections.abc import Sequence
 from typing import Any, Self
 
+from trivia.llm.affinity import affinity_key
 from trivia.llm.client import ChatClient, ChatClientHolder
 from trivia.llm.errors import LLMError, QAError
 from trivia.qa.metrics import QA_METRICS
@@ -45,6 +47,8 @@ class QAClient(ChatClientHolder):
             eject_for_s=s.qa_eject_for_s,
             max_tokens=s.qa_max_tokens,
             prime_prefix=s.qa_prime_prefix,
+            table_affinity=s.qa_table_affinity,
+            resolve_every_s=s.qa_resolve_s,
         )
 
     def __init__(
@@ -53,6 +57,7 @@ class QAClient(ChatClientHolder):
         *,
         max_tokens: int = DEFAULTS.qa_max_tokens,
         prime_prefix: bool = False,
+        table_affinity: bool = True,
         extra_body: dict[str, Any] | None = None,
         **chat_options: Any,
     ) -> None:
@@ -62,6 +67,8 @@ class QAClient(ChatClientHolder):
         `prime_prefix`: `answer_many` sends the first question alone and the rest once it is
         answered, so a server with a prefix cache computes the table's prefix once instead of
         once per concurrent question (worth it on vLLM; costs one extra round trip per table).
+        `table_affinity`: the questions about one table go to one endpoint, whose prefix cache
+        then holds the table (`trivia.llm.affinity`); False spreads every call least-loaded.
         """
         self.client = ChatClient(
             endpoints,
@@ -72,6 +79,7 @@ class QAClient(ChatClientHolder):
         )
         self._max_tokens = max_tokens
         self._prime_prefix = prime_prefix
+        self._table_affinity = table_affinity
 
     async def model_name(self) -> str:
         """The model answering (asked of `/v1/models` once unless given); raises QAError."""
@@ -82,12 +90,19 @@ class QAClient(ChatClientHolder):
 
     async def answer(self, table: str, question: str, *, deadline: float | None = None) -> str:
         """The raw completion text for `question` about `table`; raises QAError."""
+        key = affinity_key(table) if self._table_affinity else None
+        return await self._answer(table, question, key, deadline)
+
+    async def _answer(
+        self, table: str, question: str, key: str | None, deadline: float | None
+    ) -> str:
         try:
             reply = await self.client.chat(
                 build_messages(table, question),
                 temperature=0,
                 max_tokens=self._max_tokens,
                 deadline=deadline,
+                route_key=key,
                 whole=True,
             )
         except LLMError as exc:
@@ -99,9 +114,11 @@ class QAClient(ChatClientHolder):
     ) -> list[str | QAError]:
         """Answers to every question about one table, in order; a failed one is its QAError."""
 
+        key = affinity_key(table) if self._table_affinity else None
+
         async def one(question: str) -> str | QAError:
             try:
-                return await self.answer(table, question, deadline=deadline)
+                return await self._answer(table, question, key, deadline)
             except QAError as exc:
                 return exc
 
