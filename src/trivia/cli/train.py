@@ -14,7 +14,6 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 import trivia
 from trivia.cli import app, data_app
@@ -117,16 +116,23 @@ def demo_command(
     ),
     config: Annotated[Path, typer.Option(exists=True, dir_okay=False)] = DEMO_CONFIG,
     examples: Annotated[Path, typer.Option(exists=True, file_okay=False)] = EXAMPLES,
-    steps: Annotated[int | None, typer.Option(min=1, help="Training steps (config: 4).")] = None,
+    steps: Annotated[int | None, typer.Option(min=1, help="Training steps (config: 30).")] = None,
     warm_start_steps: Annotated[
         int, typer.Option(min=0, help="Steps teaching a new tiny model to answer in OTSL.")
     ] = 200,
+    seed: Annotated[
+        int, typer.Option(help="Seeds the model, the warm start, training and evaluation.")
+    ] = 0,
+    eval_samples: Annotated[
+        int, typer.Option(min=0, help="Sampled completions per held-out table (0: greedy only).")
+    ] = 8,
 ) -> None:
     """Train for real on CPU: tiny model, QA pairs from the examples, local stack, GRPO.
 
     The table-core checks that `trivia demo` used to run are `trivia score-examples`.
     """
     from trivia.trainer.demo import run_demo
+    from trivia.trainer.demo_report import summary_table
 
     console = Console(stderr=True, highlight=False)
     extra = list(ctx.args) + (["--max_steps", str(steps)] if steps else [])
@@ -137,28 +143,16 @@ def demo_command(
         examples,
         extra=extra,
         warm_start_steps=warm_start_steps,
+        seed=seed,
+        eval_samples=eval_samples,
         say=lambda s: console.print(f"• {s}"),
     )
     minutes = (time.monotonic() - started) / 60
-    summary = Table(title=f"GRPO demo: {len(result.steps)} steps in {minutes:.1f} min")
-    for column in ("step", "reward", "QA-F1", "valid rate", "groups skipped", "reward failures"):
-        summary.add_column(column, justify="right")
-    for row in result.steps:
-        summary.add_row(
-            str(row.step),
-            f"{row.reward:.3f}",
-            "-" if row.qa_f1 is None else f"{row.qa_f1:.3f}",
-            "-" if row.valid_rate is None else f"{row.valid_rate:.0%}",
-            "-" if row.groups_skipped is None else f"{row.groups_skipped:g}",
-            "-" if row.failures is None else f"{row.failures:g}",
-        )
-    Console().print(summary)
-    for evaluation in result.evals:
-        teds, teds_s = evaluation.get("eval_teds"), evaluation.get("eval_teds_s")
-        if teds is not None and teds_s is not None:
-            typer.echo(
-                f"validation at step {evaluation['step']:g}: TEDS {teds:.3f}, TEDS-S {teds_s:.3f}"
-            )
+    if result.summary is not None:
+        title = f"GRPO demo, seed {seed}: {len(result.steps)} steps in {minutes:.1f} min"
+        data = json.loads(result.summary.read_text(encoding="utf-8"))
+        Console().print(summary_table(data, title))
+        typer.echo(f"curves: {result.curves}\nsummary: {result.summary}")
     typer.echo(f"metrics: {result.log}\ntrainer output: {result.train_log}")
     typer.echo(f"reward stack logs: {result.stack_logs}")
     if result.returncode or len(result.steps) == 0:

@@ -1,17 +1,22 @@
-"""The training demo: tiny model, dataset, local reward stack, a few real GRPO steps, summary.
+"""The training demo: tiny model, dataset, local reward stack, real GRPO steps, before and after.
 
 Everything runs on this machine without a model hub: the model is built locally, randomly
 initialised and warm-started on the training images and their tables' OTSL (small table
 corners, so that a few hundred CPU steps half-teach them and sampled rewards differ), the QA
 pairs come from those tables, the reward stack answers with the lookup answerer, and
-``swift rlhf`` runs the project's plugin with the filter on. Output goes
-under one folder (``runs/demo`` by default); progress is reported through ``say``.
+``swift rlhf`` runs the project's plugin with the filter on. The warm-started and the trained
+model are then scored on the held-out tables with the same decoding (``demo_eval``), and the
+curves and the summary are written (``demo_report``). Output goes under one folder
+(``runs/demo`` by default); progress is reported through ``say``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -21,7 +26,8 @@ from pathlib import Path
 from typing import Any
 
 from trivia.ports import free_port_block
-from trivia.trainer.demo_data import OTSL_PROMPT, prepare_dataset
+from trivia.trainer.demo_data import OTSL_PROMPT, DemoTable, prepare_dataset
+from trivia.trainer.demo_eval import Decoding, SplitScores
 from trivia.trainer.launch import load_config, plan_launch
 from trivia.trainer.metrics import FAILED, GROUPS_SKIPPED, VALID_RATE
 
@@ -34,6 +40,8 @@ class StepRow:
 
     step: int
     reward: float
+    # Mean within-group standard deviation of the reward: the spread GRPO learns from.
+    reward_std: float | None
     qa_f1: float | None
     valid_rate: float | None
     groups_skipped: float | None
@@ -47,9 +55,15 @@ class DemoResult:
 
     steps: list[StepRow] = field(default_factory=list)
     evals: list[dict[str, float]] = field(default_factory=list)
+    # Held-out scores by decoding label: {"greedy": {"warm start": ..., "GRPO": ...}, ...}.
+    held_out: dict[str, dict[str, SplitScores]] = field(default_factory=dict)
+    held_out_tables: int = 0
+    seed: int = 0
     log: Path | None = None
     train_log: Path | None = None
     stack_logs: Path | None = None
+    curves: Path | None = None
+    summary: Path | None = None
     returncode: int = 0
 
 
@@ -71,6 +85,7 @@ def read_log(path: Path) -> tuple[list[StepRow], list[dict[str, float]]]:
                 StepRow(
                     step=step,
                     reward=float(row["reward"]),
+                    reward_std=row.get("reward_std"),
                     qa_f1=row.get(QA_KEY),
                     valid_rate=row.get(VALID_RATE),
                     groups_skipped=row.get(GROUPS_SKIPPED),
@@ -85,6 +100,13 @@ def read_log(path: Path) -> tuple[list[StepRow], list[dict[str, float]]]:
     return steps, evals
 
 
+def swift_option(argv: Sequence[str], name: str, default: str) -> str:
+    """The value of the last ``--name`` in a ``swift`` command line (overrides come last)."""
+    flag = f"--{name}"
+    found = [argv[i + 1] for i in range(len(argv) - 1) if argv[i] == flag]
+    return found[-1] if found else default
+
+
 def swift_command() -> str:
     """The ``swift`` launcher of this interpreter's environment, else whatever is on PATH."""
     beside = Path(sys.executable).with_name("swift")
@@ -97,7 +119,10 @@ def _train(
     """Run the trainer, its output into ``log``, reporting each logged step as it appears."""
     reported = 0
     with log.open("w", encoding="utf-8") as out:
-        process = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT)
+        # Its own session: `swift rlhf` runs the trainer as a child, stopped with it as a group.
+        process = subprocess.Popen(
+            argv, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
         try:
             while process.poll() is None:
                 time.sleep(1.0)
@@ -106,12 +131,26 @@ def _train(
                     say(_describe(row))
                 reported = len(steps)
         finally:
-            if process.poll() is None:
-                process.terminate()
-                process.wait(30)
+            stop_process(process)
     for row in read_log(jsonl)[0][reported:]:
         say(_describe(row))
     return process.returncode
+
+
+def stop_process(process: subprocess.Popen, grace_s: float = 30.0) -> None:
+    """Stop ``process`` and its process group (it leads one): SIGTERM, SIGKILL after ``grace_s``.
+
+    ``swift rlhf`` starts the trainer as a child process, and a trainer that ignores SIGTERM
+    must not outlive the demo either.
+    """
+    if process.poll() is not None:
+        return
+    os.killpg(process.pid, signal.SIGTERM)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.wait(grace_s)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)  # whatever of the group is left
+    process.wait()
 
 
 def _describe(row: StepRow) -> str:
@@ -135,29 +174,41 @@ def run_demo(
     extra: Sequence[str] = (),
     workers: int = 2,
     warm_start_steps: int = 200,
+    seed: int = 0,
+    eval_samples: int = 8,
     say: Callable[[str], None] = print,
 ) -> DemoResult:
-    """Build, prepare, serve and train; return the logged steps and where everything is."""
+    """Build, prepare, serve, score, train, score again; return the steps, the scores, the paths.
+
+    ``seed`` fixes the model's initialisation, the warm start, ms-swift's sampling and data
+    order, and the evaluation's sampling. ``eval_samples`` completions per held-out table are
+    drawn at the training temperature before and after training (0: greedy decoding only).
+    """
     from trivia.reward.stack import Stack, StackConfig
+    from trivia.trainer.demo_report import summary, write_curves, write_summary
     from trivia.trainer.tiny_model import build_tiny_qwen2_5_vl, warm_start
 
     out = out.resolve()
     data = prepare_dataset(examples, out / "data")
     say(
-        f"dataset: {data.train_rows} training and {data.val_rows} validation table corners, "
+        f"dataset: {data.train_rows} training and {data.val_rows} held-out table corners, "
         f"{data.questions} generated questions, in {data.train.parent}"
     )
     model = out / "model"
     tables = data.train_tables
-    # The model is reused only if it was built by this recipe (same tables, same warm start).
+    # The model is reused only if it was built by this recipe (same tables, warm start, seed).
     recipe = json.dumps(
-        {"warm_start_steps": warm_start_steps, "targets": [table.otsl for table in tables]},
+        {
+            "warm_start_steps": warm_start_steps,
+            "seed": seed,
+            "targets": [table.otsl for table in tables],
+        },
         sort_keys=True,
     )
     recipe_file = model / "trivia-demo-recipe.json"
     if not (model / "config.json").is_file() or _read_text(recipe_file) != recipe:
         say(f"building a tiny random Qwen2.5-VL in {model}")
-        build_tiny_qwen2_5_vl(model)
+        build_tiny_qwen2_5_vl(model, seed=seed)
         if warm_start_steps:
             say(f"warm start: {warm_start_steps} supervised steps on the training tables")
             loss = warm_start(
@@ -166,6 +217,7 @@ def run_demo(
                 [table.otsl for table in tables],
                 images=[table.image for table in tables],
                 steps=warm_start_steps,
+                seed=seed,
             )
             say(f"warm start done, loss {loss:.2f}")
         recipe_file.write_text(recipe)
@@ -173,22 +225,85 @@ def run_demo(
     jsonl = swift_out / "logging.jsonl"
     if jsonl.exists():
         jsonl.unlink()
+    for old in swift_out.glob("checkpoint-*"):
+        shutil.rmtree(old)
     overrides = ["--model", str(model), "--dataset", str(data.train)]
     overrides += ["--val_dataset", str(data.val), "--output_dir", str(swift_out)]
+    overrides += ["--seed", str(seed), "--data_seed", str(seed)]
     plan = plan_launch(load_config(config), [*overrides, *extra], swift=swift_command())
-    result = DemoResult(log=jsonl, train_log=out / "train.log", stack_logs=out / "stack" / "logs")
+    decodings = _decodings(plan.swift_args, eval_samples, seed)
+    result = DemoResult(
+        log=jsonl,
+        train_log=out / "train.log",
+        stack_logs=out / "stack" / "logs",
+        held_out_tables=len(data.held_out_tables),
+        seed=seed,
+    )
     stack_config = StackConfig(
         port=free_port_block(), qa_lookup=True, workers=workers, data_dir=out / "stack"
     )
     say("starting the reward stack (valkey, lookup answerer, workers, gateway)")
     with Stack(stack_config, say=lambda line: None) as stack:
-        say(f"reward stack ready at {stack.gateway_url}; training (log: {result.train_log})")
-        env = {**os.environ, **plan.env, "TRIVIA_REWARD_URL": stack.gateway_url}
+        url = stack.gateway_url
+        say(f"reward stack ready at {url}")
+        before = _evaluate(model, model, data.held_out_tables, decodings, url, say)
+        result.held_out = {label: {"warm start": scores} for label, scores in before.items()}
+        say(f"training (log: {result.train_log})")
+        env = {**os.environ, **plan.env, "TRIVIA_REWARD_URL": url}
         swift_out.mkdir(parents=True, exist_ok=True)
         result.returncode = _train(plan.argv, env, result.train_log, jsonl, say)
+        trained = _last_checkpoint(swift_out)
+        if result.returncode == 0 and trained is not None:
+            after = _evaluate(trained, model, data.held_out_tables, decodings, url, say)
+            for label, scores in after.items():
+                result.held_out[label]["GRPO"] = scores
         say("stopping the reward stack")
     result.steps, result.evals = read_log(jsonl)
+    if result.steps:
+        result.curves = write_curves(result, swift_out.parent / "curves.png")
+        result.summary = write_summary(summary(result), out / "summary.json")
     return result
+
+
+def _decodings(swift_args: Sequence[str], samples: int, seed: int) -> list[Decoding]:
+    """Greedy, and sampled as in training (its temperature and completion length)."""
+    length = int(swift_option(swift_args, "max_completion_length", "512"))
+    greedy = Decoding(max_new_tokens=length, seed=seed)
+    if not samples:
+        return [greedy]
+    temperature = float(swift_option(swift_args, "temperature", "1.0"))
+    top_p = float(swift_option(swift_args, "top_p", "1.0"))
+    top_k = max(int(swift_option(swift_args, "top_k", "-1")), 0)
+    sampled = Decoding(temperature, samples, top_k, top_p, length, seed)
+    return [greedy, sampled]
+
+
+def _evaluate(
+    model: Path,
+    processor: Path,
+    tables: list[DemoTable],
+    decodings: Sequence[Decoding],
+    reward_url: str,
+    say: Callable[[str], None],
+) -> dict[str, SplitScores]:
+    from trivia.trainer.demo_eval import generate_completions, qa_f1_scores, score_split
+
+    scores: dict[str, SplitScores] = {}
+    for decoding in decodings:
+        completions = generate_completions(model, OTSL_PROMPT, tables, decoding, processor)
+        qa = qa_f1_scores(reward_url, tables, completions)
+        scores[decoding.label] = found = score_split(tables, completions, qa)
+        say(
+            f"held-out, {model.name}, {decoding.label}: TEDS {found.teds:.3f}, "
+            f"TEDS-S {found.teds_s:.3f}, QA-F1 {found.qa_f1:.3f}"
+        )
+    return scores
+
+
+def _last_checkpoint(swift_out: Path) -> Path | None:
+    """The checkpoint ms-swift saved at the last step (``checkpoint-N``, highest N)."""
+    saved = [p for p in swift_out.glob("checkpoint-*") if p.name.split("-")[-1].isdigit()]
+    return max(saved, key=lambda p: int(p.name.split("-")[-1]), default=None)
 
 
 def _read_text(path: Path) -> str | None:

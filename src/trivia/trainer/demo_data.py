@@ -4,8 +4,10 @@ Each table is cut to its top-left corner (``CORNER`` rows and columns, cells of 
 ``LONGEST_CELL`` characters), small enough for a tiny model to learn on CPU in a few hundred
 steps; its QA pairs come from ``trivia.dataset.qa_from_table`` on that corner, so every
 question is answerable from it.
-Training rows carry the image, the recognition prompt and ``qa_pairs``; validation rows also
-carry the corner's HTML as ``solution``, so TEDS and TEDS-S are computed during evaluation.
+Training rows carry the image, the recognition prompt and ``qa_pairs``; held-out rows (ms-swift's
+validation set) also carry the corner's HTML as ``solution``, so TEDS and TEDS-S are computed
+during evaluation. The held-out tables are fixed (the last usable examples), never shown to the
+warm start or to GRPO, and were set aside before any setting of the demo was chosen.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ class DemoTable:
 
 @dataclass(frozen=True, slots=True)
 class PreparedData:
-    """Where the rows went, how many there are, and the training tables (for the warm start)."""
+    """Where the rows went, how many there are, and the tables of each split."""
 
     train: Path
     val: Path
@@ -47,6 +49,7 @@ class PreparedData:
     val_rows: int
     questions: int
     train_tables: list[DemoTable]
+    held_out_tables: list[DemoTable]
 
 
 def corner_otsl(otsl: str, rows: int, cols: int) -> str:
@@ -108,7 +111,7 @@ def prepare_dataset(examples: Path, out: Path, *, val_rows: int = 3) -> Prepared
     """Write ``train.jsonl`` and ``val.jsonl`` under ``out`` from ``examples/examples.jsonl``.
 
     Tables for which no question can be generated are left out; the last ``val_rows`` usable
-    tables become the validation set (with ``solution``), the rest the training set.
+    tables are held out as the validation set (with ``solution``), the rest are trained on.
     """
     tables = demo_tables(examples)
     if len(tables) <= val_rows:
@@ -118,5 +121,5 @@ def prepare_dataset(examples: Path, out: Path, *, val_rows: int = 3) -> Prepared
     _write(out / "val.jsonl", [_row(t, solution=True) for t in val])
     questions = sum(len(t.qa_pairs) for t in tables)
     return PreparedData(
-        out / "train.jsonl", out / "val.jsonl", len(train), len(val), questions, train
+        out / "train.jsonl", out / "val.jsonl", len(train), len(val), questions, train, val
     )

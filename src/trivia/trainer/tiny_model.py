@@ -223,6 +223,16 @@ def build_tiny_qwen3(output: Path, *, seed: int = 0) -> Path:
     return output
 
 
+def chat_head(prompt: str) -> str:
+    """The prompt as ms-swift's ``qwen2_5_vl`` template renders it, up to the answer."""
+    vision = "<|vision_start|><|image_pad|><|vision_end|>"
+    return (
+        "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n"
+        f"<|im_start|>user\n{prompt.replace('<image>', vision)}<|im_end|>\n"
+        "<|im_start|>assistant\n"
+    )
+
+
 def warm_start(
     model_dir: Path,
     prompt: str,
@@ -249,12 +259,7 @@ def warm_start(
     _seed(seed)
     model = Qwen2_5_VLForConditionalGeneration.from_pretrained(model_dir, dtype=torch.float32)
     processor = AutoProcessor.from_pretrained(model_dir)
-    vision = "<|vision_start|><|image_pad|><|vision_end|>"
-    head = (
-        "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n"
-        f"<|im_start|>user\n{prompt.replace('<image>', vision)}<|im_end|>\n"
-        "<|im_start|>assistant\n"
-    )
+    head = chat_head(prompt)
     examples = []  # (input ids, labels, image inputs or None)
     for index, target in enumerate(targets):
         if images is None:
