@@ -8,6 +8,7 @@ the address is a build argument and a new one would invalidate the images' insta
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import socket
@@ -18,12 +19,16 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from .tools import REPO, debian_tool, run, unavailable
 
 CACHE = Path(os.environ.get("TRIVIA_CACHE_DIR", "/var/cache/trivia-deploy"))
 WHEELHOUSE_PORTS = {"reward": 18711, "trainer": 18712}
+# The build cache kept between runs: the trainer image's layers (torch, its CUDA libraries,
+# ms-swift, DeepSpeed) are most of it.
+BUILD_CACHE_KEEP_BYTES = 24 << 30
 
 
 class _QuietHandler(SimpleHTTPRequestHandler):
@@ -85,6 +90,12 @@ def cached_wheelhouse(
         build(directory)
         (directory / ".complete").touch()
     return directory
+
+
+def prune_build_cache(engine: httpx.Client) -> None:
+    """Drop untagged images and the build cache beyond what the next run reuses."""
+    engine.post("/images/prune", params={"filters": json.dumps({"dangling": ["true"]})})
+    engine.post("/build/prune", params={"keep-storage": str(BUILD_CACHE_KEEP_BYTES)})
 
 
 def _port_free(port: int) -> bool:

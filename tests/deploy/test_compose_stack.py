@@ -27,6 +27,7 @@ from trivia.dataset.qa_from_table import qa_from_table
 from trivia.ports import free_port
 
 from .compose_files import COMPOSE, HOST_NETWORK, OFFLINE, compose_env
+from .conftest import prune_build_cache
 from .tools import REPO, compose_binary, run
 
 pytestmark = pytest.mark.slow
@@ -35,7 +36,6 @@ PROJECT = "trivia-deploy-test"
 TOKEN = "deploy-test-token"
 SERVICES = ["redis", "gateway", "worker", "worker-2", "qa-lookup"]
 QUEUE = "trivia-rewards"
-BUILD_CACHE_BYTES = 1 << 30
 
 
 @dataclass
@@ -122,8 +122,7 @@ def stack(docker_socket: str, base_image: str, wheelhouse_url: str) -> Iterator[
         assert stack.containers() == [], "containers left after `down`"
         # Earlier builds' layers: the daemon's data stays between runs as the build cache.
         with stack.engine() as engine:
-            engine.post("/images/prune", params={"filters": json.dumps({"dangling": ["true"]})})
-            engine.post("/build/prune", params={"keep-storage": str(BUILD_CACHE_BYTES)})
+            prune_build_cache(engine)
 
 
 def _tables(count: int) -> list[dict[str, Any]]:

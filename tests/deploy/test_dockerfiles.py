@@ -108,6 +108,10 @@ def test_dependencies_are_installed_before_the_source_is_copied(name: str) -> No
     )
     installs = [i for i, (w, a) in enumerate(instructions) if w == "RUN" and "pip install" in a]
     after = [instructions[i][1] for i in installs if i > copy_src]
+    # Before the dependencies, only what they are computed from: a README edit reuses them too.
+    first_install = min(installs)
+    copied = [a.split()[:-1] for w, a in instructions[:first_install] if w == "COPY"]
+    assert all(set(s) <= {"pyproject.toml", "docker/requirements.py"} for s in copied), copied
     assert any(i < copy_src for i in installs), "no dependency layer before COPY src"
     assert after and all("--no-deps" in a for a in after), after
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from packaging.markers import default_environment
 from packaging.requirements import Requirement
-from packaging.utils import canonicalize_name, parse_wheel_filename
+from packaging.utils import canonicalize_name, parse_sdist_filename, parse_wheel_filename
 
 # Wheels a Debian bookworm (glibc 2.36) x86-64 interpreter accepts.
 _PLATFORMS = [f"manylinux_2_{minor}_x86_64" for minor in range(36, 16, -1)] + [
@@ -49,6 +49,7 @@ def _download(requirements: list[str], dest: Path, python_version: str) -> None:
 
 def _missing(dest: Path, environment: dict[str, str]) -> list[str]:
     present = {canonicalize_name(parse_wheel_filename(w.name)[0]) for w in dest.glob("*.whl")}
+    present |= {canonicalize_name(parse_sdist_filename(s.name)[0]) for s in dest.glob("*.tar.gz")}
     missing: dict[str, str] = {}
     for wheel in dest.glob("*.whl"):
         with zipfile.ZipFile(wheel) as archive:
