@@ -5,7 +5,6 @@ closure's annotation as an object, not as a string naming a local variable.
 """
 
 import hmac
-import json
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
@@ -13,7 +12,9 @@ from fastapi import Depends, HTTPException, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import SecretStr
 
-_UNAUTHORIZED = json.dumps({"detail": "missing or invalid bearer token"}).encode()
+from trivia.reward.limits import refuse_early
+
+_UNAUTHORIZED = "missing or invalid bearer token"
 
 
 def _valid(header: bytes | None, expected: bytes) -> bool:
@@ -37,19 +38,9 @@ class BearerTokenCheck:
         if scope["type"] == "http" and scope["path"].startswith(self.path_prefix):
             header = dict(scope.get("headers") or []).get(b"authorization")
             if not _valid(header, self.expected):
-                await send(
-                    {
-                        "type": "http.response.start",
-                        "status": 401,
-                        "headers": [
-                            (b"content-type", b"application/json"),
-                            (b"content-length", str(len(_UNAUTHORIZED)).encode()),
-                            (b"www-authenticate", b"Bearer"),
-                            (b"connection", b"close"),
-                        ],
-                    }
+                await refuse_early(
+                    send, 401, _UNAUTHORIZED, headers=((b"www-authenticate", b"Bearer"),)
                 )
-                await send({"type": "http.response.body", "body": _UNAUTHORIZED})
                 return
         await self.app(scope, receive, send)
 
@@ -66,7 +57,7 @@ def bearer_token_dependency(token: SecretStr) -> Callable[..., Awaitable[None]]:
         if not hmac.compare_digest(given, expected):
             raise HTTPException(
                 status.HTTP_401_UNAUTHORIZED,
-                detail="missing or invalid bearer token",
+                detail=_UNAUTHORIZED,
                 headers={"WWW-Authenticate": "Bearer"},
             )
 

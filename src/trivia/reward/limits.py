@@ -75,14 +75,23 @@ def _content_length(scope: Scope) -> int | None:
 
 
 async def _refuse(send: Any, limit: int) -> None:
-    body = json.dumps({"detail": f"request body over {limit} bytes"}).encode()
+    await refuse_early(send, 413, f"request body over {limit} bytes")
+
+
+async def refuse_early(
+    send: Any, status_code: int, detail: str, headers: tuple[tuple[bytes, bytes], ...] = ()
+) -> None:
+    """Answer `{"detail": ...}` with `status_code` from ASGI middleware and close the connection
+    (the body the client is sending is never read)."""
+    body = json.dumps({"detail": detail}).encode()
     await send(
         {
             "type": "http.response.start",
-            "status": 413,
+            "status": status_code,
             "headers": [
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(body)).encode()),
+                *headers,
                 (b"connection", b"close"),
             ],
         }
