@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from trivia.dataset import row_problems
+from trivia.dataset.jsonl import json_lines
 from trivia.engine.prompts import recognition_prompt
 from trivia.engine.store import ResultStore
 from trivia.tables import TableFormat
@@ -32,19 +33,12 @@ def iter_selected(path: Path) -> Iterator[dict[str, Any]]:
     is not a JSON object with an ``image`` raises ValueError naming it.
     """
     path = Path(path)
-    with path.open(encoding="utf-8") as lines:
-        for number, line in enumerate(lines, start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"{path}:{number}: invalid JSON: {exc.msg}") from None
-            if not isinstance(record, dict) or not isinstance(record.get("image"), str):
-                raise ValueError(f"{path}:{number}: not a sample record with an image")
-            image = Path(record["image"])
-            record["image"] = str(image if image.is_absolute() else (path.parent / image).resolve())
-            yield record
+    for number, record in json_lines(path):
+        if not isinstance(record, dict) or not isinstance(record.get("image"), str):
+            raise ValueError(f"{path}:{number}: not a sample record with an image")
+        image = Path(record["image"])
+        record["image"] = str(image if image.is_absolute() else (path.parent / image).resolve())
+        yield record
 
 
 def read_selected(path: Path) -> list[dict[str, Any]]:

@@ -7,10 +7,10 @@ policy no signal for them. Both are refused up front, naming what is wrong.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+from trivia.dataset.jsonl import json_lines
 from trivia.trainer.validation import ground_truth
 
 
@@ -28,19 +28,12 @@ def local_files(datasets: Iterable[str]) -> Iterator[Path]:
 
 def check_validation_file(path: Path) -> None:
     """Raise `DatasetError` naming the first row (file:line) that has no ground-truth table."""
-    with path.open(encoding="utf-8") as lines:
-        for number, line in enumerate(lines, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as error:
-                raise DatasetError(f"{path}:{number}: invalid JSON: {error.msg}") from error
-            if not isinstance(row, dict) or ground_truth(row) is None:
-                raise DatasetError(
-                    f"{path}:{number}: validation row has no ground truth: give it a "
-                    "`solution` (HTML) or the table as its last assistant turn"
-                )
+    for number, row in json_lines(path, DatasetError):
+        if not isinstance(row, dict) or ground_truth(row) is None:
+            raise DatasetError(
+                f"{path}:{number}: validation row has no ground truth: give it a "
+                "`solution` (HTML) or the table as its last assistant turn"
+            )
 
 
 def check_no_question_share(rows: int, without_questions: int, limit: float) -> None:
