@@ -243,11 +243,11 @@ def select_command(
     One record per image: when an image has several (two sample runs in one file), the latest
     counts. Reads the file in one pass, holding an index rather than the records."""
     from trivia.engine.select_file import select_file
+    from trivia.engine.selection import SelectionRule
 
     try:
-        chosen = select_file(
-            samples, out, strategy.value, n=n, low=low, high=high, bins=bins, seed=seed
-        )
+        rule = SelectionRule(strategy.value, n=n, low=low, high=high, bins=bins, seed=seed)
+        chosen = select_file(samples, out, rule)
     except ValueError as exc:
         if "not a sample record" in str(exc):
             fail(str(exc))
@@ -255,9 +255,7 @@ def select_command(
     selection = chosen.selection
     after = [float(r["consistency"]) for r in selection.records]
     _out.print(_histogram_table(chosen.consistencies, after, bins=10))
-    shown_low = low if low is not None else (0.4 if strategy == Strategy.paper else 0.5)
-    shown_high = high if high is not None else (1.0 if strategy == Strategy.paper else 0.9)
-    _print_counts(selection, shown_low, shown_high)
+    _print_counts(selection, *rule.bounds)
     if chosen.superseded:
         _out.print(
             f"{chosen.superseded} earlier records of an image were superseded by a later one "

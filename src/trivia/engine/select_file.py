@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from trivia.engine.selection import Selection, Strategy, select
+from trivia.engine.selection import Selection, SelectionRule
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,21 +54,10 @@ def _index(samples: Path) -> tuple[list[dict[str, Any]], int]:
     return list(latest.values()), superseded
 
 
-def select_file(
-    samples: Path,
-    out: Path,
-    strategy: Strategy,
-    *,
-    n: int,
-    low: float | None = None,
-    high: float | None = None,
-    bins: int = 6,
-    seed: int = 0,
-) -> FileSelection:
-    """Select from `samples` into `out` (see the module docstring); ValueError for a bad line
-    or bad bounds."""
+def select_file(samples: Path, out: Path, rule: SelectionRule) -> FileSelection:
+    """Select from `samples` into `out` (see the module docstring); ValueError for a bad line."""
     entries, superseded = _index(samples)
-    selection = select(entries, strategy, n=n, low=low, high=high, bins=bins, seed=seed)
+    selection = rule.apply(entries)
     chosen = sorted(entry["offset"] for entry in selection.records)
     out.parent.mkdir(parents=True, exist_ok=True)
     partial = out.with_name(out.name + ".partial")

@@ -7,7 +7,7 @@ Two rules:
   and the remainder is shared among the others in turn, until N images are taken or none are
   left. Which bins get one more when N does not divide evenly is drawn with the seed.
 - band: a plain uniform sample of N among the images within [low, high] (the authors' demo keeps
-  0.5-0.9).
+  0.5-0.9), which is the paper rule with a single bin.
 Both are deterministic for a seed: records are ordered by key before sampling, and the selection
 keeps the input's order. Bounds are inclusive; a value on an inner bin edge goes to the upper bin.
 """
@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 Strategy = Literal["paper", "band"]
+#: Each rule's (low, high) when not given.
+DEFAULT_BOUNDS: dict[str, tuple[float, float]] = {"paper": (0.4, 1.0), "band": (0.5, 0.9)}
 _EDGE = 1e-9  # values within this of a bin edge count as on it (0.1 * 6 / 0.6 is not 1.0)
 
 
@@ -94,87 +96,50 @@ def _allocate(capacity: list[int], n: int, rng: random.Random) -> list[int]:
     return taken
 
 
-def select_paper(
-    records: Sequence[dict[str, Any]],
-    *,
-    n: int,
-    low: float = 0.4,
-    high: float = 1.0,
-    bins: int = 6,
-    seed: int = 0,
-) -> Selection:
-    """The paper's rule: nothing under `low`, N spread evenly over `bins` bins of [low, high]."""
-    _check(low, high, n)
-    if bins < 1:
-        raise ValueError("bins must be at least 1")
-    rng = random.Random(seed)
-    below, above, inside = _split(records, low, high)
-    members: list[list[tuple[int, dict[str, Any]]]] = [[] for _ in range(bins)]
-    for item in inside:
-        members[bin_index(float(item[1]["consistency"]), low, high, bins)].append(item)
-    taken = _allocate([len(m) for m in members], n, rng)
-    chosen = [item for m, t in zip(members, taken, strict=True) for item in rng.sample(m, t)]
-    return Selection(
-        records=[record for _, record in sorted(chosen, key=lambda item: item[0])],
-        total=len(records),
-        below=below,
-        above=above,
-        in_range=len(inside),
-        available=tuple(len(m) for m in members),
-        taken=tuple(taken),
-    )
+@dataclass(frozen=True, slots=True)
+class SelectionRule:
+    """A rule with its settings; unset bounds are the rule's own (`DEFAULT_BOUNDS`).
 
+    `band` is the paper's rule with one bin: a uniform sample of N within [low, high].
+    """
 
-def select_band(
-    records: Sequence[dict[str, Any]],
-    *,
-    n: int,
-    low: float = 0.5,
-    high: float = 0.9,
-    seed: int = 0,
-) -> Selection:
-    """A uniform sample of N among the records with `low <= consistency <= high`."""
-    _check(low, high, n)
-    rng = random.Random(seed)
-    below, above, inside = _split(records, low, high)
-    chosen = rng.sample(inside, min(n, len(inside)))
-    return Selection(
-        records=[record for _, record in sorted(chosen, key=lambda item: item[0])],
-        total=len(records),
-        below=below,
-        above=above,
-        in_range=len(inside),
-        available=(len(inside),),
-        taken=(len(chosen),),
-    )
+    strategy: Strategy
+    n: int
+    low: float | None = None
+    high: float | None = None
+    bins: int = 6  # the paper rule's
+    seed: int = 0
 
+    def __post_init__(self) -> None:
+        if self.strategy not in DEFAULT_BOUNDS:
+            raise ValueError(f"unknown strategy {self.strategy!r}; use 'paper' or 'band'")
+        _check(*self.bounds, self.n)
+        if self.strategy == "paper" and self.bins < 1:
+            raise ValueError("bins must be at least 1")
 
-def select(
-    records: Sequence[dict[str, Any]],
-    strategy: Strategy,
-    *,
-    n: int,
-    low: float | None = None,
-    high: float | None = None,
-    bins: int = 6,
-    seed: int = 0,
-) -> Selection:
-    """Either rule with its own default bounds (paper 0.4-1.0, band 0.5-0.9)."""
-    if strategy == "paper":
-        return select_paper(
-            records,
-            n=n,
-            low=0.4 if low is None else low,
-            high=1.0 if high is None else high,
-            bins=bins,
-            seed=seed,
+    @property
+    def bounds(self) -> tuple[float, float]:
+        """(low, high) as given, else the rule's defaults."""
+        low, high = DEFAULT_BOUNDS[self.strategy]
+        return (low if self.low is None else self.low, high if self.high is None else self.high)
+
+    def apply(self, records: Sequence[dict[str, Any]]) -> Selection:
+        """The records kept, in the input's order."""
+        low, high = self.bounds
+        bins = self.bins if self.strategy == "paper" else 1
+        rng = random.Random(self.seed)
+        below, above, inside = _split(records, low, high)
+        members: list[list[tuple[int, dict[str, Any]]]] = [[] for _ in range(bins)]
+        for item in inside:
+            members[bin_index(float(item[1]["consistency"]), low, high, bins)].append(item)
+        taken = _allocate([len(m) for m in members], self.n, rng)
+        chosen = [item for m, t in zip(members, taken, strict=True) for item in rng.sample(m, t)]
+        return Selection(
+            records=[record for _, record in sorted(chosen, key=lambda item: item[0])],
+            total=len(records),
+            below=below,
+            above=above,
+            in_range=len(inside),
+            available=tuple(len(m) for m in members),
+            taken=tuple(taken),
         )
-    if strategy == "band":
-        return select_band(
-            records,
-            n=n,
-            low=0.5 if low is None else low,
-            high=0.9 if high is None else high,
-            seed=seed,
-        )
-    raise ValueError(f"unknown strategy {strategy!r}; use 'paper' or 'band'")
