@@ -7,11 +7,13 @@ output); 1 server failures remain (re-run to retry them) or the run was aborted;
 
 from __future__ import annotations
 
+import functools
+import inspect
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar, get_type_hints
 
 import typer
 from rich.console import Console
@@ -208,3 +210,67 @@ class VLMOptions:
             )
         except ValueError as exc:
             raise typer.BadParameter(str(exc), param_hint=option) from None
+
+
+C = TypeVar("C", bound=Callable[..., Any])
+
+
+@dataclass(frozen=True, slots=True)
+class RecognitionOptions:
+    """How `sample` and `eval` ask a VLM to recognise tables (see `option_group`)."""
+
+    fmt: TableFmt = Format.otsl
+    concurrency: Concurrency = 16
+    max_tokens: MaxTokens = PAPER_SAMPLING.max_tokens
+    model: Model = None
+    model_revision: ModelRevision = None
+    api_key: ApiKey = None
+    max_pixels: MaxPixels = DEFAULT_MAX_PIXELS
+    min_pixels: MinPixels = DEFAULT_MIN_PIXELS
+    timeout: Timeout = 300.0
+
+    def vlm(self, urls: list[str]) -> VLMOptions:
+        """The options that reach the VLM at `urls`."""
+        return VLMOptions(
+            urls,
+            self.model,
+            self.api_key,
+            self.concurrency,
+            self.timeout,
+            self.max_pixels,
+            self.min_pixels,
+        )
+
+
+def option_group(command: C) -> C:
+    """Spread a command's dataclass parameter into one option per field (typer has no option
+    groups), in its place; the command receives the dataclass built from them."""
+    signature = inspect.signature(command, eval_str=True)
+    groups = {
+        name: param.annotation
+        for name, param in signature.parameters.items()
+        if isinstance(param.annotation, type) and hasattr(param.annotation, "__dataclass_fields__")
+    }
+    spread: list[inspect.Parameter] = []
+    members: dict[str, list[str]] = {}
+    for param in signature.parameters.values():
+        group = groups.get(param.name)
+        if group is None:
+            spread.append(param)
+            continue
+        hints = get_type_hints(group, include_extras=True)
+        members[param.name] = [field.name for field in fields(group)]
+        spread += [
+            param.replace(name=field.name, annotation=hints[field.name], default=field.default)
+            for field in fields(group)
+        ]
+
+    @functools.wraps(command)
+    def run(**options: Any) -> Any:
+        for name, names in members.items():
+            options[name] = groups[name](**{field: options.pop(field) for field in names})
+        return command(**options)
+
+    run.__signature__ = signature.replace(parameters=spread)  # type: ignore[attr-defined]
+    run.__annotations__ = {param.name: param.annotation for param in spread}
+    return run  # type: ignore[return-value]

@@ -16,35 +16,24 @@ from rich.table import Table as RichTable
 
 from trivia.cli import app, data_app
 from trivia.cli._common import (
-    DEFAULT_MAX_PIXELS,
-    DEFAULT_MIN_PIXELS,
     PAPER_SAMPLING,
     AbortAfter,
-    ApiKey,
-    Concurrency,
-    Format,
     Invalid,
-    MaxPixels,
-    MaxTokens,
     MinP,
-    MinPixels,
-    Model,
-    ModelRevision,
     ProbeFor,
+    RecognitionOptions,
     RepetitionPenalty,
     Seed,
-    TableFmt,
     Temperature,
-    Timeout,
     TopK,
     TopP,
-    VLMOptions,
     VlmUrl,
     err,
     fail,
     failed_path,
     on_outcome,
     open_store,
+    option_group,
     out,
     print_run,
     progress,
@@ -60,6 +49,7 @@ if TYPE_CHECKING:
 
 _err = err
 _out = out
+_RECOGNITION = RecognitionOptions()
 
 
 class Strategy(StrEnum):
@@ -77,6 +67,7 @@ def _progress() -> Progress:
 
 
 @data_app.command("sample")
+@option_group
 def sample_command(
     vlm_url: VlmUrl,
     images: Annotated[
@@ -94,15 +85,7 @@ def sample_command(
         Invalid,
         typer.Option(help="An invalid output scores TEDS 0 against the others, or is left out."),
     ] = Invalid.zero,
-    fmt: TableFmt = Format.otsl,
-    concurrency: Concurrency = 16,
-    max_tokens: MaxTokens = PAPER_SAMPLING.max_tokens,
-    model: Model = None,
-    model_revision: ModelRevision = None,
-    api_key: ApiKey = None,
-    max_pixels: MaxPixels = DEFAULT_MAX_PIXELS,
-    min_pixels: MinPixels = DEFAULT_MIN_PIXELS,
-    timeout: Timeout = 300.0,
+    recognition: RecognitionOptions = _RECOGNITION,
     abort_after: AbortAfter = 20,
     probe_for: ProbeFor = 300.0,
 ) -> None:
@@ -119,14 +102,15 @@ def sample_command(
     paths = find_images(images)
     if not paths:
         fail(f"no images in {images}")
-    params = sampling_params(temperature, top_p, top_k, min_p, repetition_penalty, seed, max_tokens)
-    settings = SampleSettings(k=k, fmt=fmt.value, sampling=params, invalid=invalid.value)
-    client = VLMOptions(
-        vlm_url, model, api_key, concurrency, timeout, max_pixels, min_pixels
-    ).client()
+    r = recognition
+    params = sampling_params(
+        temperature, top_p, top_k, min_p, repetition_penalty, seed, r.max_tokens
+    )
+    settings = SampleSettings(k=k, fmt=r.fmt.value, sampling=params, invalid=invalid.value)
+    client = r.vlm(vlm_url).client()
     store = open_store(out)
     unreadable = open_store(failed_path(out))
-    slots = concurrency * len(client.stats())
+    slots = r.concurrency * len(client.stats())
     workers = max(2, 2 * math.ceil(slots / k))
 
     async def run() -> RunSummary:
@@ -141,7 +125,7 @@ def sample_command(
                     unreadable=unreadable,
                     workers=workers,
                     on_outcome=on_outcome(bar, task),
-                    model_revision=model_revision,
+                    model_revision=r.model_revision,
                     abort_after=abort_after,
                     probe_for_s=probe_for,
                 )
@@ -265,6 +249,7 @@ def select_command(
 
 
 @app.command("eval")
+@option_group
 def eval_command(
     dataset: Annotated[
         Path,
@@ -294,15 +279,7 @@ def eval_command(
     images: Annotated[
         Path | None, typer.Option(exists=True, file_okay=False, help="Folder of the images.")
     ] = None,
-    fmt: TableFmt = Format.otsl,
-    concurrency: Concurrency = 16,
-    max_tokens: MaxTokens = PAPER_SAMPLING.max_tokens,
-    model: Model = None,
-    model_revision: ModelRevision = None,
-    api_key: ApiKey = None,
-    max_pixels: MaxPixels = DEFAULT_MAX_PIXELS,
-    min_pixels: MinPixels = DEFAULT_MIN_PIXELS,
-    timeout: Timeout = 300.0,
+    recognition: RecognitionOptions = _RECOGNITION,
     processes: Annotated[
         int | None, typer.Option(min=1, help="Scoring processes (default: the CPUs).")
     ] = None,
@@ -337,18 +314,16 @@ def eval_command(
         settings["predictions"] = str(predictions)
     else:
         assert vlm_url is not None
-        options = VLMOptions(vlm_url, model, api_key, concurrency, timeout, max_pixels, min_pixels)
-        found, run, fingerprint = _predict_with_model(
-            tables, out / "predictions.jsonl", options, fmt, max_tokens, model_revision
-        )
+        r = recognition
+        found, run, fingerprint = _predict_with_model(tables, out / "predictions.jsonl", vlm_url, r)
         exit_code = run.exit_code
         settings |= {
             "model": fingerprint,
-            "format": fmt.value,
+            "format": r.fmt.value,
             "sampling": "greedy (temperature 0, every field sent)",
-            "max_tokens": max_tokens,
-            "max_pixels": max_pixels,
-            "min_pixels": min_pixels,
+            "max_tokens": r.max_tokens,
+            "max_pixels": r.max_pixels,
+            "min_pixels": r.min_pixels,
         }
     out.mkdir(parents=True, exist_ok=True)
     cache = open_store(out / "score_cache.jsonl")
@@ -375,35 +350,33 @@ def eval_command(
 def _predict_with_model(
     tables: list[LabelledTable],
     store_path: Path,
-    options: VLMOptions,
-    fmt: Format,
-    max_tokens: int,
-    model_revision: str | None,
+    urls: list[str],
+    recognition: RecognitionOptions,
 ) -> tuple[dict[str, Prediction], RunSummary, dict]:
     """The model's predictions, resumed from and written to `store_path`, and the run."""
     from trivia.engine.prediction import predict
     from trivia.llm.errors import LLMError
 
-    client = options.client()
+    client = recognition.vlm(urls).client()
     store = open_store(store_path)
     unreadable = open_store(failed_path(store_path))
-    workers = 2 * options.concurrency * len(client.stats())
+    workers = 2 * recognition.concurrency * len(client.stats())
 
     async def run() -> tuple[dict[str, Prediction], RunSummary, dict]:
         async with client:
-            fingerprint = await client.model_fingerprint(model_revision)
+            fingerprint = await client.model_fingerprint(recognition.model_revision)
             with progress() as bar:
                 task = bar.add_task("recognising", total=len(tables))
                 found, summary = await predict(
                     client,
                     tables,
                     store,
-                    fmt=fmt.value,
-                    max_tokens=max_tokens,
+                    fmt=recognition.fmt.value,
+                    max_tokens=recognition.max_tokens,
                     workers=workers,
                     unreadable=unreadable,
                     on_outcome=on_outcome(bar, task),
-                    model_revision=model_revision,
+                    model_revision=recognition.model_revision,
                 )
             return found, summary, fingerprint
 
