@@ -605,3 +605,46 @@ def test_an_empty_reply_is_a_failure_and_a_later_whole_one_is_the_answer():
         error, answer = run(go())
         assert error.kind == "truncated" and "no text" in str(error)
         assert answer == "<answer>68</answer>"
+
+
+def test_from_settings_passes_every_qa_setting_to_its_argument():
+    from pydantic import SecretStr
+
+    from trivia.settings import Settings
+
+    class Capture(QAClient):
+        def __init__(self, endpoints, **options):
+            self.call = (endpoints, options)
+
+    settings = Settings(
+        qa_urls=["http://a/v1", "http://b/v1"],
+        qa_model="m",
+        qa_api_key=SecretStr("k"),
+        qa_max_concurrency_per_endpoint=3,
+        qa_request_timeout_s=4.5,
+        qa_max_retries=6,
+        qa_backoff_base_s=0.7,
+        qa_eject_after_failures=8,
+        qa_eject_for_s=9.5,
+        qa_max_tokens=10,
+        qa_prime_prefix=True,
+        qa_table_affinity=False,
+        qa_resolve_s=11.0,
+    )
+    assert Capture.from_settings(settings).call == (
+        ["http://a/v1", "http://b/v1"],
+        {
+            "model": "m",
+            "api_key": "k",
+            "max_concurrency_per_endpoint": 3,
+            "request_timeout_s": 4.5,
+            "max_retries": 6,
+            "backoff_base_s": 0.7,
+            "eject_after_failures": 8,
+            "eject_for_s": 9.5,
+            "max_tokens": 10,
+            "prime_prefix": True,
+            "table_affinity": False,
+            "resolve_every_s": 11.0,
+        },
+    )

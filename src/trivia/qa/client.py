@@ -28,6 +28,21 @@ from trivia.settings import DEFAULTS, Settings
 DEFAULT_EXTRA_BODY: dict[str, Any] = {"chat_template_kwargs": {"enable_thinking": False}}
 
 
+#: The keyword arguments `from_settings` reads from the `qa_`-prefixed setting of the same name.
+_FROM_SETTINGS = (
+    "model",
+    "max_concurrency_per_endpoint",
+    "request_timeout_s",
+    "max_retries",
+    "backoff_base_s",
+    "eject_after_failures",
+    "eject_for_s",
+    "max_tokens",
+    "prime_prefix",
+    "table_affinity",
+)
+
+
 class QAClient(ChatClientHolder):
     """Asks questions about tables of one or more OpenAI-compatible servers; see the module doc."""
 
@@ -35,21 +50,9 @@ class QAClient(ChatClientHolder):
     def from_settings(cls, settings: Settings) -> Self:
         """The client the `TRIVIA_QA_*` settings describe."""
         s = settings
-        return cls(
-            s.qa_urls,
-            model=s.qa_model,
-            api_key=s.qa_api_key.get_secret_value() if s.qa_api_key else None,
-            max_concurrency_per_endpoint=s.qa_max_concurrency_per_endpoint,
-            request_timeout_s=s.qa_request_timeout_s,
-            max_retries=s.qa_max_retries,
-            backoff_base_s=s.qa_backoff_base_s,
-            eject_after_failures=s.qa_eject_after_failures,
-            eject_for_s=s.qa_eject_for_s,
-            max_tokens=s.qa_max_tokens,
-            prime_prefix=s.qa_prime_prefix,
-            table_affinity=s.qa_table_affinity,
-            resolve_every_s=s.qa_resolve_s,
-        )
+        options = {name: getattr(s, f"qa_{name}") for name in _FROM_SETTINGS}
+        api_key = s.qa_api_key.get_secret_value() if s.qa_api_key else None
+        return cls(s.qa_urls, api_key=api_key, resolve_every_s=s.qa_resolve_s, **options)
 
     def __init__(
         self,
