@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, fields
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar, get_type_hints
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar, get_args, get_type_hints
 
 import typer
 from rich.console import Console
@@ -27,9 +27,11 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from trivia.engine.consistency import InvalidRule
 from trivia.engine.images import DEFAULT_MAX_PIXELS as DEFAULT_MAX_PIXELS  # re-exported
 from trivia.engine.images import DEFAULT_MIN_PIXELS as DEFAULT_MIN_PIXELS  # re-exported
 from trivia.engine.sampling_params import SamplingParams
+from trivia.tables import TableFormat
 
 if TYPE_CHECKING:
     from trivia.engine.runner import Outcome, RunSummary
@@ -42,14 +44,14 @@ out = Console(soft_wrap=True)
 PAPER_SAMPLING = SamplingParams()
 
 
-class Format(StrEnum):
-    otsl = "otsl"
-    html = "html"
+def choices(name: str, values: Any) -> Any:
+    """A typer choice (typer takes enums, not `Literal`s) over the values of the engine's
+    `Literal`, which stays their one definition."""
+    return StrEnum(name, [(value, value) for value in get_args(values)])
 
 
-class Invalid(StrEnum):
-    zero = "zero"
-    exclude = "exclude"
+Format = choices("Format", TableFormat)
+Invalid = choices("Invalid", InvalidRule)
 
 
 def fail(message: str, code: int = 1) -> NoReturn:

@@ -28,6 +28,7 @@ from trivia.cli._common import (
     TopK,
     TopP,
     VlmUrl,
+    choices,
     err,
     fail,
     failed_path,
@@ -39,6 +40,7 @@ from trivia.cli._common import (
     progress,
     sampling_params,
 )
+from trivia.engine.selection import Strategy as SelectionStrategy
 
 if TYPE_CHECKING:
     from trivia.engine.evaluation import EvalSummary
@@ -52,9 +54,7 @@ _out = out
 _RECOGNITION = RecognitionOptions()
 
 
-class Strategy(StrEnum):
-    paper = "paper"
-    band = "band"
+Strategy = choices("Strategy", SelectionStrategy)
 
 
 class Normalization(StrEnum):
