@@ -91,6 +91,9 @@ class Settings(BaseSettings):
 
     # --- queue -------------------------------------------------------------------------------
     redis_url: str = "redis://127.0.0.1:6379/0"
+    # A file holding the Redis password (a Compose secret, a mounted Kubernetes Secret), read
+    # when a connection is made; a password in `redis_url` takes precedence.
+    redis_password_file: Path | None = None
     queue_name: str = "trivia-rewards"
     # Times an abandoned or failed job is re-queued (a killed worker's job runs again).
     job_retries: int = Field(3, ge=1)
@@ -136,7 +139,14 @@ class Settings(BaseSettings):
     data_dir: Path = Path("runs/stack")
     workers: int = Field(2, ge=1)
 
-    @field_validator("qa_model", "api_token", "qa_api_key", "shutdown_grace_s", mode="before")
+    @field_validator(
+        "qa_model",
+        "api_token",
+        "qa_api_key",
+        "shutdown_grace_s",
+        "redis_password_file",
+        mode="before",
+    )
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         return None if value == "" else value

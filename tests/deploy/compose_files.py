@@ -16,7 +16,11 @@ HOST_NETWORK = REPO / "compose.host-network.yaml"
 OFFLINE = Path(__file__).with_name("compose.offline.yaml")
 
 # What must be set for `docker compose` to accept the file at all.
-REQUIRED_ENV = {"TRIVIA_API_TOKEN": "test-token", "GRAFANA_ADMIN_PASSWORD": "test-password"}
+REQUIRED_ENV = {
+    "TRIVIA_API_TOKEN": "test-token",
+    "TRIVIA_REDIS_PASSWORD": "test-redis-password",
+    "GRAFANA_ADMIN_PASSWORD": "test-password",
+}
 
 
 class _ComposeLoader(yaml.SafeLoader):

@@ -47,7 +47,9 @@ def test_compose_v2_accepts_the_project(files: list[Path], profiles: list[str]) 
     assert result.returncode == 0, result.stderr
 
 
-@pytest.mark.parametrize("variable", ["TRIVIA_API_TOKEN", "GRAFANA_ADMIN_PASSWORD"])
+@pytest.mark.parametrize(
+    "variable", ["TRIVIA_API_TOKEN", "TRIVIA_REDIS_PASSWORD", "GRAFANA_ADMIN_PASSWORD"]
+)
 def test_a_missing_secret_stops_compose_with_its_message(variable: str) -> None:
     env = compose_env()
     del env[variable]

@@ -183,7 +183,7 @@ def test_every_service_serves_its_metrics(stack: Stack) -> None:
 
 
 def test_a_request_completes_when_a_worker_is_killed_mid_job(stack: Stack) -> None:
-    queue = redis.Redis(port=stack.redis_port)
+    queue = redis.Redis(port=stack.redis_port, password=stack.env["TRIVIA_REDIS_PASSWORD"])
     answerer = stack.pid("qa-lookup")
     items = _tables(6)
     outcome: dict[str, httpx.Response] = {}

@@ -12,8 +12,6 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
-from redis import Redis
-from redis.asyncio import Redis as AsyncRedis
 from redis.exceptions import RedisError
 from rq import Queue
 from rq.serializers import JSONSerializer
@@ -25,6 +23,7 @@ from trivia.reward.gateway_state import GatewayState
 from trivia.reward.inspector.recorder import Recorder
 from trivia.reward.limits import BodySizeLimit
 from trivia.reward.queue_stats import queue_stats
+from trivia.reward.redis_client import connect, connect_async
 from trivia.reward.routes import health, inspect, rewards
 from trivia.settings import Settings, get_settings
 
@@ -37,8 +36,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        redis = AsyncRedis.from_url(settings.redis_url, socket_connect_timeout=2)
-        sync = Redis.from_url(settings.redis_url, socket_connect_timeout=2, socket_timeout=10)
+        redis = connect_async(settings, socket_connect_timeout=2)
+        sync = connect(settings, socket_connect_timeout=2, socket_timeout=10)
         queue = Queue(settings.queue_name, connection=sync, serializer=JSONSerializer)
         recorder = Recorder(sync, settings)
         app.state.gateway = GatewayState(

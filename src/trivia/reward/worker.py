@@ -34,6 +34,7 @@ from rq.serializers import JSONSerializer
 from trivia.reward import context
 from trivia.reward.enqueue import JOB_FUNCTION
 from trivia.reward.keys import maintenance_lock_key
+from trivia.reward.redis_client import connect
 from trivia.settings import Settings
 
 #: How often a worker that lost Redis checks whether it is back.
@@ -129,9 +130,8 @@ class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
     daemon_threads = True
 
 
-def _health_app(redis_url: str) -> Any:
+def _health_app(probe: Redis) -> Any:
     metrics_app = make_wsgi_app()
-    probe = Redis.from_url(redis_url, socket_connect_timeout=2, socket_timeout=2)
 
     def app(environ: dict[str, Any], start_response: Any) -> Any:
         path = environ.get("PATH_INFO", "")
@@ -155,12 +155,12 @@ def _health_app(redis_url: str) -> Any:
     return app
 
 
-def serve_worker_metrics(host: str, port: int, redis_url: str) -> WSGIServer:
-    """Serve /metrics, /healthz and /readyz on `port` from a daemon thread."""
+def serve_worker_metrics(host: str, port: int, probe: Redis) -> WSGIServer:
+    """Serve /metrics, /healthz and /readyz (`probe` answers PING) on `port` from a thread."""
     server = make_server(
         host,
         port,
-        _health_app(redis_url),
+        _health_app(probe),
         server_class=_ThreadingWSGIServer,
         handler_class=_QuietHandler,
     )
@@ -199,14 +199,13 @@ def run_worker(settings: Settings, *, burst: bool = False) -> None:
     within about `REDIS_POLL_S` of its return instead of after a restart with backoff.
     """
     # Redis replies are decoded by RQ itself; the connection stays binary.
-    connection = Redis.from_url(settings.redis_url, socket_connect_timeout=5)
+    connection = connect(settings, socket_connect_timeout=5)
     queue = Queue(settings.queue_name, connection=connection, serializer=JSONSerializer)
     ctx = context.configure(settings)
     metrics_server = None
     if settings.worker_metrics_port:
-        metrics_server = serve_worker_metrics(
-            settings.host, settings.worker_metrics_port, settings.redis_url
-        )
+        probe = connect(settings, socket_connect_timeout=2, socket_timeout=2)
+        metrics_server = serve_worker_metrics(settings.host, settings.worker_metrics_port, probe)
     try:
         while True:
             wait_for_redis(connection)
