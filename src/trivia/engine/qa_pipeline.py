@@ -34,7 +34,7 @@ import math
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -150,31 +150,25 @@ def consensus_grounding(record: Mapping[str, Any]) -> tuple[int | None, Groundin
     return index, ground(texts[index])
 
 
+@dataclass(eq=False)
 class _ImageRun:
     """The rounds, checks and selection for one image (see the module docstring)."""
 
-    def __init__(
-        self,
-        generator: VLMClient,
-        verifier: VLMClient,
-        settings: QASettings,
-        record: Mapping[str, Any],
-        replies: ResultStore | None = None,
-        key: str = "",
-    ) -> None:
-        self.generator = generator
-        self.verifier = verifier
-        self.settings = settings
-        self.record = record
-        self.replies = replies
-        self.key = key
-        self.drops: Counter[str] = Counter()
-        self.proposed: list[Candidate] = []  # passed the filters, in the order proposed
-        self.verified: list[Candidate] = []
-        self.rejected: list[dict[str, Any]] = []
-        self.new_replies: list[dict[str, Any]] = []  # saved only if the image fails
-        self.candidates = 0
-        self.rounds = 0
+    generator: VLMClient
+    verifier: VLMClient
+    settings: QASettings
+    record: Mapping[str, Any]
+    replies: ResultStore | None = None
+    key: str = ""
+    drops: Counter[str] = field(default_factory=Counter, init=False)
+    #: Passed the filters, in the order proposed.
+    proposed: list[Candidate] = field(default_factory=list, init=False)
+    verified: list[Candidate] = field(default_factory=list, init=False)
+    rejected: list[dict[str, Any]] = field(default_factory=list, init=False)
+    #: Saved only if the image fails.
+    new_replies: list[dict[str, Any]] = field(default_factory=list, init=False)
+    candidates: int = field(default=0, init=False)
+    rounds: int = field(default=0, init=False)
 
     def _reject(self, reason: str, candidate: Candidate | None = None, **details: Any) -> None:
         self.drops[reason] += 1
