@@ -45,9 +45,9 @@ PAPER_SAMPLING = SamplingParams()
 
 
 def choices(name: str, values: Any) -> Any:
-    """A typer choice (typer takes enums, not `Literal`s) over the values of the engine's
-    `Literal`, which stays their one definition."""
-    return StrEnum(name, [(value, value) for value in get_args(values)])
+    """A typer choice (typer takes enums, not `Literal`s) over the values of a `Literal` or the
+    keys of a table, which stay their one definition."""
+    return StrEnum(name, [(value, value) for value in (get_args(values) or values)])
 
 
 Format = choices("Format", TableFormat)

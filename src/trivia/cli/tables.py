@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import sys
 from dataclasses import dataclass, field
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -15,6 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from trivia.cli import app
+from trivia.cli._common import choices
 from trivia.metrics import TableTooLarge, teds
 from trivia.tables import html_to_otsl, otsl_to_html
 
@@ -157,11 +157,9 @@ def teds_command(
         _print_map_scores(result, metric)
 
 
-class Direction(StrEnum):
-    """Which way `trivia convert` goes."""
-
-    OTSL2HTML = "otsl2html"
-    HTML2OTSL = "html2otsl"
+#: Which way `trivia convert` goes.
+_CONVERTERS = {"otsl2html": otsl_to_html, "html2otsl": html_to_otsl}
+Direction = choices("Direction", _CONVERTERS)
 
 
 @app.command("convert")
@@ -177,7 +175,7 @@ def convert_command(
         text = sys.stdin.read() if source == STDIO else Path(source).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
         raise fail(f"cannot read {source}: {error}") from error
-    convert = otsl_to_html if direction is Direction.OTSL2HTML else html_to_otsl
+    convert = _CONVERTERS[direction]
     try:
         converted = convert(text)
     except ValueError as error:

@@ -8,7 +8,6 @@ import os
 import shlex
 import sys
 import time
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -17,6 +16,7 @@ from rich.console import Console
 
 import trivia
 from trivia.cli import app, data_app
+from trivia.cli._common import choices
 from trivia.cli.tables import fail
 
 REPO = Path(trivia.__file__).resolve().parents[2]
@@ -88,9 +88,9 @@ def _swift_script(command: str) -> str:
     return spec.origin if spec and spec.origin else f"swift/cli/{command}.py"
 
 
-class TinyKind(StrEnum):
-    vl = "vl"
-    qwen3 = "qwen3"
+#: `trivia tiny-model`'s kinds and the builders of `trivia.trainer.tiny_model` they run.
+_TINY_BUILDERS = {"vl": "build_tiny_qwen2_5_vl", "qwen3": "build_tiny_qwen3"}
+TinyKind = choices("TinyKind", _TINY_BUILDERS)
 
 
 @app.command("tiny-model")
@@ -101,10 +101,10 @@ def tiny_model_command(
 ) -> None:
     """Build a tiny randomly initialised model and its tokenizer locally (no model hub)."""
     try:
-        from trivia.trainer.tiny_model import build_tiny_qwen2_5_vl, build_tiny_qwen3
+        from trivia.trainer import tiny_model
     except ImportError as error:
         raise fail(f"{error}: install the train extra (make install-train)") from error
-    build = build_tiny_qwen2_5_vl if kind is TinyKind.vl else build_tiny_qwen3
+    build = getattr(tiny_model, _TINY_BUILDERS[kind])
     typer.echo(str(build(output, seed=seed)))
 
 
