@@ -85,3 +85,10 @@ def test_truncated_html_is_never_complete(table: Table, data: st.DataObject) -> 
     assert is_complete(html)
     cut = data.draw(st.integers(0, len(html) - 1))
     assert not is_complete(html[:cut])
+
+
+def test_otsl_whose_cell_text_holds_a_table_tag_stays_otsl() -> None:
+    otsl = "<fcel><TABLE<nl>\n"
+    assert detect_format(otsl) == "otsl"
+    assert is_complete(otsl)
+    assert detect_format("<table><tr><td><fcel></td></tr></table>") == "html"

@@ -5,14 +5,23 @@ from __future__ import annotations
 import re
 from typing import Literal
 
+from trivia.tables.otsl import OTSL_TAG
+
 TableFormat = Literal["otsl", "html"]
 
 _TABLE_TAG = re.compile(r"<table(?![\w:-])", re.IGNORECASE)
 
 
 def detect_format(text: str) -> TableFormat:
-    """HTML when `text` contains a ``<table`` tag (any case), else OTSL."""
-    return "html" if _TABLE_TAG.search(text) else "otsl"
+    """HTML when a ``<table`` tag (any case) comes before any OTSL tag, else OTSL.
+
+    Order, not presence: an OTSL cell may hold the text ``<table``.
+    """
+    table = _TABLE_TAG.search(text)
+    if table is None:
+        return "otsl"
+    otsl = OTSL_TAG.search(text, 0, table.start())
+    return "otsl" if otsl else "html"
 
 
 def is_complete(text: str) -> bool:
