@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import re
-import shutil
-import subprocess
-import tempfile
+import asyncio
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["Rendered", "chromium", "render"]
+from tests.support.chromium import browser
 
-_CONSOLE = re.compile(r":CONSOLE[:(]\d*\)?\]? (.*)")
+__all__ = ["Rendered", "render"]
 
 
 @dataclass(frozen=True)
@@ -22,42 +19,18 @@ class Rendered:
     console: list[str]
 
 
-def chromium() -> str | None:
-    """The chromium binary, or None where it is not installed."""
-    return shutil.which("chromium") or shutil.which("chromium-browser")
-
-
 def render(page: str, screenshot: Path, *, width: int = 1280, height: int = 2000) -> Rendered:
     """Load `page` (a URL or a file path) in headless chromium; a screenshot and the console.
 
-    Console messages (errors, uncaught exceptions, failed loads) come from chromium's own log
-    (`--enable-logging=stderr --v=1`), one line per message.
+    Console messages are every console call, uncaught exception and browser log entry (failed
+    loads among them), as `chromium.Page.console` records them over DevTools.
     """
-    binary = chromium()
-    if binary is None:
-        raise RuntimeError("chromium is not installed (apt-get install chromium)")
     url = page if "://" in page else Path(page).resolve().as_uri()
-    with tempfile.TemporaryDirectory() as profile:
-        result = subprocess.run(
-            [
-                binary,
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-dev-shm-usage",
-                f"--user-data-dir={profile}",
-                "--enable-logging=stderr",
-                "--v=1",
-                "--hide-scrollbars",
-                f"--window-size={width},{height}",
-                f"--screenshot={screenshot}",
-                url,
-            ],
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-    console = [m.group(1) for line in result.stderr.splitlines() if (m := _CONSOLE.search(line))]
-    if not screenshot.exists():
-        raise RuntimeError(f"chromium made no screenshot: {result.stderr[-2000:]}")
-    return Rendered(screenshot, console)
+
+    async def run() -> list[str]:
+        async with browser(width, height) as tab:
+            await tab.goto(url)
+            await tab.screenshot(screenshot)
+            return list(tab.console)
+
+    return Rendered(screenshot, asyncio.run(run()))

@@ -39,6 +39,8 @@ class Page:
     """One tab, with the events a test asserts on."""
 
     ws: aiohttp.ClientWebSocketResponse
+    #: Every message the page logged: console calls, uncaught exceptions, the browser's entries.
+    console: list[str] = field(default_factory=list)
     console_errors: list[str] = field(default_factory=list)
     dialogs: list[str] = field(default_factory=list)
     requests: list[str] = field(default_factory=list)
@@ -95,13 +97,14 @@ class Page:
     def _event(self, method: str, params: dict[str, Any]) -> None:
         if method == "Page.loadEventFired":
             self._loaded.set()
-        elif method == "Runtime.consoleAPICalled" and params["type"] in ("error", "assert"):
-            self.console_errors.append(" ".join(str(a.get("value")) for a in params["args"]))
+        elif method == "Runtime.consoleAPICalled":
+            text = " ".join(str(a.get("value")) for a in params["args"])
+            self._log(text, error=params["type"] in ("error", "assert"))
         elif method == "Runtime.exceptionThrown":
-            self.console_errors.append(params["exceptionDetails"].get("text", "exception"))
-        elif method == "Log.entryAdded" and params["entry"]["level"] == "error":
+            self._log(params["exceptionDetails"].get("text", "exception"), error=True)
+        elif method == "Log.entryAdded":
             entry = params["entry"]
-            self.console_errors.append(f"{entry.get('url', '')}: {entry['text']}")
+            self._log(f"{entry.get('url', '')}: {entry['text']}", error=entry["level"] == "error")
         elif method == "Page.javascriptDialogOpening":
             self.dialogs.append(params["message"])
             asyncio.get_running_loop().create_task(
@@ -109,6 +112,11 @@ class Page:
             )
         elif method == "Network.requestWillBeSent":
             self.requests.append(params["request"]["url"])
+
+    def _log(self, text: str, *, error: bool) -> None:
+        self.console.append(text)
+        if error:
+            self.console_errors.append(text)
 
     async def _read(self) -> None:
         async for message in self.ws:
