@@ -479,12 +479,10 @@ class _Handlers:
 
 
 async def _serve(
-    state: _StubState, host: str, port: int, on_listening: Callable[[int, asyncio.Event], None]
+    app: web.Application, host: str, port: int, on_listening: Callable[[int, asyncio.Event], None]
 ) -> None:
     """Serve until the event handed to `on_listening` (with the bound port) is set."""
-    runner = web.AppRunner(
-        _Handlers(state).app(), access_log=None, handle_signals=False, shutdown_timeout=0.5
-    )
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=0.5)
     await runner.setup()
     try:
         site = web.TCPSite(runner, host, port, backlog=1024)
@@ -498,31 +496,28 @@ async def _serve(
         await runner.cleanup()
 
 
-class _Runner:
-    """The stub's event loop in a daemon thread of this process."""
+class AppThread:
+    """An aiohttp app served by an event loop in a daemon thread of this process (both stubs)."""
 
-    def __init__(
-        self, config: StubConfig, host: str, port: int, responder: Responder | None = None
-    ) -> None:
-        self._state = _StubState(config, responder)
+    def __init__(self, app: web.Application, host: str, port: int, name: str) -> None:
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
         self._stopped: asyncio.Event | None = None
         self._error: BaseException | None = None
         self.port = 0
         self._thread = threading.Thread(
-            target=self._run, args=(host, port), name="openai-stub", daemon=True
+            target=self._run, args=(app, host, port), name=name, daemon=True
         )
         self._thread.start()
         if not self._ready.wait(10):
-            raise RuntimeError("stub did not start listening within 10 s")
+            raise RuntimeError(f"{name} did not start listening within 10 s")
         if self._error is not None:
-            raise RuntimeError(f"stub failed to start: {self._error}") from self._error
+            raise RuntimeError(f"{name} failed to start: {self._error}") from self._error
 
-    def _run(self, host: str, port: int) -> None:
+    def _run(self, app: web.Application, host: str, port: int) -> None:
         asyncio.set_event_loop(self._loop)
         try:
-            self._loop.run_until_complete(_serve(self._state, host, port, self._on_listening))
+            self._loop.run_until_complete(_serve(app, host, port, self._on_listening))
         except BaseException as exc:  # reported to the starting thread
             self._error = exc
             self._ready.set()
@@ -627,7 +622,9 @@ def openai_stub(
     if process:
         server = _start_process(config, host, port)
     else:
-        runner = _Runner(config, host, port, responder)
+        runner = AppThread(
+            _Handlers(_StubState(config, responder)).app(), host, port, "openai-stub"
+        )
         server = StubServer(f"http://{host}:{runner.port}", runner.stop)
     try:
         yield server
@@ -648,7 +645,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(f"listening on http://{args.host}:{bound}", flush=True)
 
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_serve(_StubState(config), args.host, args.port, on_listening))
+        asyncio.run(_serve(_Handlers(_StubState(config)).app(), args.host, args.port, on_listening))
 
 
 if __name__ == "__main__":

@@ -50,6 +50,7 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import web
+from tests.support.openai_stub import AppThread, StubBadRequest
 
 from trivia.engine.images import decode_data_url, image_key
 from trivia.engine.prompts import recognition_format
@@ -84,10 +85,6 @@ _VLLM_DEFAULTS: dict[str, float | int | None] = {
 _TOKEN = re.compile(r"<[^<>\s]{1,12}>|\w+|\s+|[^\w\s]")
 _THUMB = 32
 _NEAR = 24.0  # mean absolute difference (0–255) under which a thumbnail names a known image
-
-
-class StubBadRequest(ValueError):
-    """Raised by a responder: the request is malformed; the stub answers 400 with the message."""
 
 
 @dataclass
@@ -555,47 +552,6 @@ def _error(status: int, message: str, headers: Mapping[str, str] | None = None) 
     )
 
 
-class _Thread:
-    """The stub's event loop in a daemon thread, stopped on exit."""
-
-    def __init__(self, stub: VLMStub, host: str, port: int) -> None:
-        self._stub = stub
-        self._ready = threading.Event()
-        self._loop = asyncio.new_event_loop()
-        self._runner: web.AppRunner | None = None
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, args=(host, port), daemon=True)
-        self._thread.start()
-        self._ready.wait()
-        if self._error is not None:
-            raise self._error
-
-    def _run(self, host: str, port: int) -> None:
-        asyncio.set_event_loop(self._loop)
-        try:
-            self._loop.run_until_complete(self._start(host, port))
-        except BaseException as exc:  # reported to the starting thread
-            self._error = exc
-            self._ready.set()
-            return
-        self._ready.set()
-        self._loop.run_forever()
-        self._loop.run_until_complete(self._runner.cleanup() if self._runner else asyncio.sleep(0))
-        self._loop.close()
-
-    async def _start(self, host: str, port: int) -> None:
-        self._runner = web.AppRunner(self._stub.app(), access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, host, port)
-        await site.start()
-        bound = self._runner.addresses[0][1]
-        self._stub.url = f"http://{host}:{bound}"
-
-    def stop(self) -> None:
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join()
-
-
 @contextlib.contextmanager
 def vlm_stub(
     responder: Responder | None = None,
@@ -627,7 +583,8 @@ def vlm_stub(
         generation_config=generation_config,
         config=_Config(latency_s=latency, slots=slots, max_waiting=max_waiting, **config),
     )
-    thread = _Thread(stub, host, port)
+    thread = AppThread(stub.app(), host, port, "vlm-stub")
+    stub.url = f"http://{host}:{thread.port}"
     try:
         yield stub
     finally:
