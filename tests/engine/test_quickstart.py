@@ -54,7 +54,11 @@ def test_the_documented_quick_start_runs_and_its_review_renders(tmp_path):
     assert index.console == []
     pages = sorted((out / "review_pages").glob("*.html"))
     assert len(pages) == 12
-    page_text = pages[0].read_text(encoding="utf-8")
-    assert 'class="answer"' in page_text and 'class="reason"' in page_text
-    shown = render(str(pages[0]), tmp_path / "page.png", height=1600)
+    # Which image keeps or loses which question varies with the run; across the pages, some
+    # answering cell is highlighted and some rejection gives its reason.
+    texts = {page: page.read_text(encoding="utf-8") for page in pages}
+    highlighted = [page for page, text in texts.items() if 'class="answer"' in text]
+    assert highlighted, "no review page highlights an answering cell"
+    assert any('class="reason"' in text for text in texts.values()), "no page shows a rejection"
+    shown = render(str(highlighted[0]), tmp_path / "page.png", height=1600)
     assert shown.console == []
