@@ -79,6 +79,12 @@ class Settings(BaseSettings):
     shutdown_grace_s: float | None = Field(None, gt=0)
     # How long the gateway keeps trying to reach Redis to enqueue before answering 503.
     enqueue_retry_s: float = Field(15.0, ge=0)
+    # Bodies of at least this many bytes are parsed, checked and planned (and their inspector
+    # records built) in child processes: pydantic holds the GIL while it validates, which in a
+    # thread would stall the event loop and /healthz with it. Smaller bodies use a thread.
+    body_parse_min_bytes: int = Field(1 * MIB, ge=0)
+    # How many child processes read large bodies; 0 = none (every body in a thread).
+    body_parse_processes: int = Field(2, ge=0)
 
     # --- inspector (`GET /inspect`) -----------------------------------------------------------
     # The last this many scored requests are kept in Redis for the inspector; 0 = none.

@@ -36,6 +36,9 @@ MAX_BODY_BYTES = 1024 * 1024
 MAX_ITEMS = 64
 MAX_QUESTIONS_PER_ITEM = 32
 MAX_QUESTIONS_PER_REQUEST = 512
+# Bodies from this size on are read in the gateway's body pool (one process here): the tests
+# send both kinds.
+LARGE_BODY_BYTES = 16 * 1024
 
 
 def processes_mentioning(text: str) -> list[int]:
@@ -164,6 +167,8 @@ def stack(stub_process: Stub, tmp_path_factory: pytest.TempPathFactory) -> Itera
         "TRIVIA_MAX_ITEMS": str(MAX_ITEMS),
         "TRIVIA_MAX_QUESTIONS_PER_ITEM": str(MAX_QUESTIONS_PER_ITEM),
         "TRIVIA_MAX_QUESTIONS_PER_REQUEST": str(MAX_QUESTIONS_PER_REQUEST),
+        "TRIVIA_BODY_PARSE_MIN_BYTES": str(LARGE_BODY_BYTES),
+        "TRIVIA_BODY_PARSE_PROCESSES": "1",
         "TRIVIA_QA_REQUEST_TIMEOUT_S": "1",
         "TRIVIA_QA_MAX_RETRIES": "1",
         "TRIVIA_QA_BACKOFF_BASE_S": "0.05",

@@ -36,6 +36,12 @@ STAGE_DURATION = Histogram(
 DEDUPE_SAVED_CALLS = Counter(
     "trivia_dedupe_saved_calls", "QA calls saved by answering each (table, question) once."
 )
+BODY_READS = Counter(
+    "trivia_body_reads",
+    "Request bodies parsed, checked and planned, by where: process (large bodies, in the body "
+    "pool) or thread.",
+    ["where"],
+)
 QUEUE_DEPTH = Gauge("trivia_queue_depth", "Jobs waiting in the queue.")
 JOBS_IN_FLIGHT = Gauge("trivia_jobs_in_flight", "Jobs being run by a worker.")
 WORKERS_ALIVE = Gauge("trivia_workers_alive", "Workers registered on the queue.")

@@ -15,6 +15,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from trivia.reward.api import RewardItem, RewardRequest
+from trivia.reward.assemble import assemble
+from trivia.reward.intake import Limits, reread
 from trivia.reward.planner import Plan
 from trivia.tables import detect_format, html_to_table, is_complete, otsl_to_table, to_html
 
@@ -109,6 +111,32 @@ def build_record(
         "groups": groups,
         "items": recorded,
     }
+
+
+def build_record_from_body(
+    *,
+    raw: bytes,
+    limits: Limits,
+    results: dict[int, dict[str, Any]],
+    missing: str,
+    request_id: str,
+    time: float,
+    duration_s: float,
+    step: int | None,
+) -> dict[str, Any]:
+    """`build_record` of a request kept as bytes (read again here, in a child process)."""
+    accepted = reread(raw, limits)
+    items = assemble(accepted.request, accepted.plan, results, missing)
+    return build_record(
+        request_id=request_id,
+        time=time,
+        duration_s=duration_s,
+        step=step,
+        request=accepted.request,
+        plan=accepted.plan,
+        results=results,
+        items=items,
+    )
 
 
 def _answer_golds(

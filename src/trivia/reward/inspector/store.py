@@ -14,6 +14,7 @@ import json
 import threading
 import zlib
 from collections import OrderedDict
+from dataclasses import dataclass
 from typing import Any
 
 from redis import Redis
@@ -63,17 +64,37 @@ def decode_detail(blob: bytes) -> dict[str, Any]:
     return json.loads(zlib.decompress(blob).decode("utf-8", "surrogatepass"))
 
 
+@dataclass(frozen=True)
+class Encoded:
+    """A record ready to store: its summary, compressed detail and how many items were trimmed."""
+
+    request_id: str
+    summary: dict[str, Any]
+    blob: bytes
+    trimmed: int
+
+
+def encode(record: dict[str, Any], max_record_bytes: int) -> Encoded:
+    """The CPU part of saving a record (pure; a large request's runs in a child process)."""
+    blob, trimmed = encode_detail(record, max_record_bytes)
+    summary = summarise({**record, "trimmed": trimmed})
+    return Encoded(record["id"], summary, blob, trimmed)
+
+
 def save(
     redis: Redis, record: dict[str, Any], *, keep: int, ttl_s: int, max_record_bytes: int
 ) -> int:
     """Store `record`, trim the list to `keep` and delete what fell off; items trimmed."""
-    blob, trimmed = encode_detail(record, max_record_bytes)
-    summary = summarise({**record, "trimmed": trimmed})
-    request_id = record["id"]
+    return put(redis, encode(record, max_record_bytes), keep=keep, ttl_s=ttl_s)
+
+
+def put(redis: Redis, encoded: Encoded, *, keep: int, ttl_s: int) -> int:
+    """Store an encoded record, trim the list to `keep` and delete what fell off; items trimmed."""
+    request_id = encoded.request_id
     index = inspect_index_key()
     with redis.pipeline(transaction=True) as pipe:
-        pipe.set(inspect_summary_key(request_id), json.dumps(summary), ex=ttl_s)
-        pipe.set(inspect_detail_key(request_id), blob, ex=ttl_s)
+        pipe.set(inspect_summary_key(request_id), json.dumps(encoded.summary), ex=ttl_s)
+        pipe.set(inspect_detail_key(request_id), encoded.blob, ex=ttl_s)
         pipe.lpush(index, request_id)
         pipe.lrange(index, keep, -1)
         pipe.ltrim(index, 0, keep - 1)
@@ -82,7 +103,7 @@ def save(
     if fell_off:
         old = [key for rid in fell_off for key in _keys(rid.decode())]
         redis.delete(*old)
-    return trimmed
+    return encoded.trimmed
 
 
 def _keys(request_id: str) -> tuple[str, str]:

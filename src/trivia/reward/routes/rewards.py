@@ -4,28 +4,25 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import json
 import time
 import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Request, status
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
-from pydantic import ValidationError
 from redis.exceptions import RedisError
 from starlette.concurrency import run_in_threadpool
 
 from trivia.reward import metrics
-from trivia.reward.api import ErrorDetail, RewardRequest, RewardResponse
-from trivia.reward.assemble import assemble
+from trivia.reward.api import ErrorDetail, RewardResponse
+from trivia.reward.body_pool import ParserUnavailable
 from trivia.reward.enqueue import QueueUnavailable, enqueue_jobs, job_payload
 from trivia.reward.gateway_state import GatewayState, get_state
-from trivia.reward.inspector.record import build_record
+from trivia.reward.inspector.record import build_record, build_record_from_body
+from trivia.reward.intake import Accepted, AcceptedRaw, Refused, Rendered
 from trivia.reward.keys import request_results_key
-from trivia.reward.planner import Plan, plan
+from trivia.reward.planner import TableJob
 from trivia.reward.results import await_results
-from trivia.settings import Settings
 
 router = APIRouter(prefix="/v1", tags=["rewards"])
 
@@ -40,10 +37,14 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
         "model": ErrorDetail,
         "description": "A field is invalid, or an item has more questions than the limit (named).",
     },
-    503: {"model": ErrorDetail, "description": "The queue (Redis) is unreachable."},
+    503: {
+        "model": ErrorDetail,
+        "description": "The queue (Redis) is unreachable, or a body parser process died.",
+    },
 }
-# The body is parsed here, in a worker thread, so that a 15 MB request does not hold the event
-# loop (and /healthz with it); the schema is added to the OpenAPI document by `app._openapi`.
+# The route reads the body itself (`GatewayState.bodies`: a thread, or a child process for a
+# large one) so that a 15 MB request does not hold the event loop, and /healthz with it; the
+# schema is added to the OpenAPI document by `app._openapi`.
 _BODY = {
     "requestBody": {
         "required": True,
@@ -52,36 +53,14 @@ _BODY = {
 }
 
 
-def _parse(raw: bytes) -> RewardRequest:
+async def _read(state: GatewayState, raw: bytes) -> Accepted | AcceptedRaw:
     try:
-        return RewardRequest.model_validate_json(raw)
-    except ValidationError as exc:
-        errors = [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_url=False)]
-        raise RequestValidationError(errors) from None
-
-
-def _check_limits(body: RewardRequest, settings: Settings) -> None:
-    if len(body.items) > settings.max_items:
-        raise HTTPException(
-            status.HTTP_413_CONTENT_TOO_LARGE,
-            f"{len(body.items)} items; at most {settings.max_items} per request (max_items)",
-        )
-    total = 0
-    for index, item in enumerate(body.items):
-        count = len(item.qa_pairs)
-        if count > settings.max_questions_per_item:
-            raise HTTPException(
-                status.HTTP_422_UNPROCESSABLE_CONTENT,
-                f"item {index} ({item.id!r}) has {count} questions; at most "
-                f"{settings.max_questions_per_item} per item (max_questions_per_item)",
-            )
-        total += count
-    if total > settings.max_questions_per_request:
-        raise HTTPException(
-            status.HTTP_413_CONTENT_TOO_LARGE,
-            f"{total} questions; at most {settings.max_questions_per_request} per request "
-            "(max_questions_per_request)",
-        )
+        intake = await state.bodies.read(raw)
+    except ParserUnavailable as exc:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc)) from exc
+    if isinstance(intake, Refused):
+        raise HTTPException(intake.status_code, intake.detail)
+    return intake
 
 
 @router.post(
@@ -112,16 +91,15 @@ async def create_rewards(
     started_at = time.time()
     settings = state.settings
     deadline = started + settings.request_deadline_s
+    missing = f"deadline: not scored within {settings.request_deadline_s:g} s"
     try:
-        body = await run_in_threadpool(_parse, await request.body())
-        _check_limits(body, settings)
-        work = await run_in_threadpool(plan, body)
+        accepted = await _read(state, await request.body())
         metrics.STAGE_DURATION.labels("plan").observe(time.monotonic() - started)
-        metrics.DEDUPE_SAVED_CALLS.inc(work.qa_calls_naive - work.qa_calls_planned)
-        results = await _run_jobs(state, work, deadline) if work.jobs else {}
+        metrics.DEDUPE_SAVED_CALLS.inc(accepted.saved_calls)
+        results = await _run_jobs(state, accepted.jobs, deadline) if accepted.jobs else {}
         assembled_at = time.monotonic()
-        missing = f"deadline: not scored within {settings.request_deadline_s:g} s"
-        items, out = await run_in_threadpool(_respond, body, work, results, missing)
+        rendered = await _render(state, accepted, results, missing)
+        await run_in_threadpool(_count, rendered)
         metrics.STAGE_DURATION.labels("assemble").observe(time.monotonic() - assembled_at)
     except HTTPException as exc:
         metrics.REQUESTS.labels(str(exc.status_code)).inc()
@@ -129,23 +107,55 @@ async def create_rewards(
     metrics.REQUESTS.labels("200").inc()
     duration_s = time.monotonic() - started
     metrics.REQUEST_DURATION.observe(duration_s)
-    state.recorder.submit(
-        functools.partial(
-            build_record,
-            request_id=uuid.uuid4().hex[:16],
-            time=started_at,
-            duration_s=duration_s,
-            step=x_trivia_step,
-            request=body,
-            plan=work,
-            results=results,
-            items=items,
+    about = {
+        "request_id": uuid.uuid4().hex[:16],
+        "time": started_at,
+        "duration_s": duration_s,
+        "step": x_trivia_step,
+        "results": results,
+    }
+    if isinstance(accepted, AcceptedRaw):
+        build = functools.partial(
+            build_record_from_body,
+            raw=accepted.raw,
+            limits=state.bodies.limits,
+            missing=missing,
+            **about,
         )
-    )
-    return Response(out, media_type="application/json")
+    else:
+        build = functools.partial(
+            build_record,
+            request=accepted.request,
+            plan=accepted.plan,
+            items=rendered.items,
+            **about,
+        )
+    state.recorder.submit(build, large=isinstance(accepted, AcceptedRaw))
+    return Response(rendered.content, media_type="application/json")
 
 
-async def _run_jobs(state: GatewayState, work: Plan, deadline: float) -> dict[int, dict[str, Any]]:
+async def _render(
+    state: GatewayState,
+    accepted: Accepted | AcceptedRaw,
+    results: dict[int, dict[str, Any]],
+    missing: str,
+) -> Rendered:
+    try:
+        return await state.bodies.render(accepted, results, missing)
+    except ParserUnavailable as exc:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc)) from exc
+
+
+def _count(rendered: Rendered) -> None:
+    for outcome, count in rendered.outcomes.items():
+        metrics.ITEMS.labels(outcome).inc(count)
+    for reward in rendered.rewards:
+        metrics.REWARD.observe(reward)
+
+
+async def _run_jobs(
+    state: GatewayState, jobs: list[TableJob], deadline: float
+) -> dict[int, dict[str, Any]]:
     settings = state.settings
     request_id = uuid.uuid4().hex
     key = request_results_key(request_id)
@@ -154,7 +164,7 @@ async def _run_jobs(state: GatewayState, work: Plan, deadline: float) -> dict[in
         job_payload(
             request_id, index, job, notify=key, ttl_s=settings.result_ttl_s, deadline=wall_deadline
         )
-        for index, job in enumerate(work.jobs)
+        for index, job in enumerate(jobs)
     ]
     enqueue_started = time.monotonic()
     try:
@@ -178,20 +188,3 @@ async def _run_jobs(state: GatewayState, work: Plan, deadline: float) -> dict[in
     with contextlib.suppress(RedisError, OSError):  # else the list expires on its own
         await state.redis.delete(key)
     return results
-
-
-def _respond(
-    body: RewardRequest, work: Plan, results: dict[int, dict[str, Any]], missing: str
-) -> tuple[list[dict[str, Any]], bytes]:
-    items = assemble(body, work, results, missing)
-    for item in items:
-        if not item["valid"]:
-            metrics.ITEMS.labels("invalid").inc()
-        elif item["error"] is not None:
-            metrics.ITEMS.labels("failed").inc()
-        elif item["qa_f1"] is None:
-            metrics.ITEMS.labels("no_signal").inc()
-        else:
-            metrics.ITEMS.labels("valid").inc()
-            metrics.REWARD.observe(item["qa_f1"])
-    return items, json.dumps({"results": items}, separators=(",", ":")).encode()
