@@ -13,7 +13,10 @@ import multiprocessing
 import os
 import random
 import signal
+import subprocess
+import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -168,6 +171,48 @@ def test_the_children_survive_sigterm_and_stop_with_the_pool():
     assert isinstance(again, intake.AcceptedRaw)
     assert started and started <= alive
     assert not after_close & started
+
+
+_OWNER = """
+import asyncio, multiprocessing, sys, time
+from trivia.reward.body_pool import BodyPool
+from trivia.settings import Settings
+
+async def main():
+    pool = BodyPool(Settings(body_parse_min_bytes=10, body_parse_processes=1))
+    pool.start()
+    await pool.read(b'{"items": []}' + b" " * 100)
+    print(*[c.pid for c in multiprocessing.active_children()], flush=True)
+    time.sleep(600)
+
+asyncio.run(main())
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
+def test_the_children_go_when_the_gateway_is_killed_outright():
+    owner = subprocess.Popen([sys.executable, "-c", _OWNER], stdout=subprocess.PIPE, text=True)
+    try:
+        assert owner.stdout is not None
+        children = [int(pid) for pid in owner.stdout.readline().split()]
+        assert children
+        owner.kill()
+        owner.wait()
+        deadline = time.monotonic() + 60
+        while any(_alive(pid) for pid in children):
+            assert time.monotonic() < deadline, f"children {children} outlived the gateway"
+            time.sleep(0.05)
+    finally:
+        if owner.poll() is None:
+            owner.kill()
+            owner.wait()
 
 
 def test_a_child_that_dies_fails_its_call_and_a_new_pool_takes_over():

@@ -11,14 +11,16 @@ thread, where the round trips would cost more than they save.
 The children are started with `spawn` (a fresh interpreter: none of the gateway's threads,
 locks or connections), run at a lower priority (nice 10) so that the gateway's event loop gets
 a CPU first, ignore SIGINT and SIGTERM (a signal to the whole process group must not kill a
-parse the draining gateway still waits for) and are shut down with the gateway. A child
-that dies (out of memory) fails the request it was reading with 503, and a new pool replaces it.
+parse the draining gateway still waits for), are shut down with the gateway, and are killed
+by the kernel if it dies without doing so. A child that dies (out of memory) fails the request
+it was reading with 503, and a new pool replaces it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import dataclasses
 import functools
 import logging
@@ -51,15 +53,23 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 _NICENESS = 10
+_PR_SET_PDEATHSIG = 1
 
 
 class ParserUnavailable(Exception):
     """A child process died while it worked (the pool is replaced; the request may be retried)."""
 
 
-def _child_setup() -> None:
+def _child_setup(parent: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    # A gateway killed outright (SIGKILL, OOM) cannot shut the pool down: go with it. (The
+    # kernel sends this when the thread that started the child ends: the event loop's thread,
+    # which starts and replaces the children and lives as long as the gateway.)
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:
+        os._exit(0)
     # Parsing is bulk work: where CPUs are short, the event loop answering probes goes first.
     with contextlib.suppress(OSError):
         os.nice(_NICENESS)
@@ -90,6 +100,7 @@ class BodyPool:
             self.processes,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_child_setup,
+            initargs=(os.getpid(),),
         )
 
     def is_large(self, size: int) -> bool:
