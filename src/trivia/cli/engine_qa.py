@@ -10,7 +10,6 @@ verifier's answers, their F1 and the reason) and ``DATASET.summary.json``.
 from __future__ import annotations
 
 import asyncio
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -192,7 +191,7 @@ def qa_command(
     from trivia.engine.qa_dataset import write_dataset
     from trivia.engine.qa_summary import SummaryBuilder
 
-    builder = SummaryBuilder()
+    builder = SummaryBuilder(keep_first=_SHOWN_IMAGES)
     try:
         run, keys, models = _run(
             generator,
@@ -223,8 +222,8 @@ def qa_command(
         },
         rows=rows,
     )
-    summary_path.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", "utf-8")
-    _print_report(report)
+    builder.write(summary_path, report)
+    _print_report(report, builder.first)
     print_run(run, "images done", progress_path, len(keys))
     _out.print(
         f"wrote {rows} rows to {output}; rejected questions: {rejected_path}; "
@@ -278,13 +277,14 @@ def _run(
         fail(str(exc))
 
 
-def _print_report(report: dict[str, Any]) -> None:
+def _print_report(report: dict[str, Any], first: list[dict[str, Any]]) -> None:
+    """The report of the first images (`first`), the drops and the counts."""
     images = RichTable(title="questions per image", show_edge=False)
     for column in ("image", "candidates", "verified", "kept", "rows", "cols", "most dropped"):
         images.add_column(
             column, justify="left" if column in ("image", "most dropped") else "right"
         )
-    for entry in report["per_image"][:_SHOWN_IMAGES]:
+    for entry in first[:_SHOWN_IMAGES]:
         table, reach = entry["table"], entry["coverage"]
         bad = [(reason, n) for reason, n in entry["drops"].items() if reason != "surplus"]
         top = sorted(bad, key=lambda item: -item[1])[:3]
@@ -298,7 +298,7 @@ def _print_report(report: dict[str, Any]) -> None:
             ", ".join(f"{reason} {n}" for reason, n in top),
         )
     _out.print(images)
-    hidden = len(report["per_image"]) - _SHOWN_IMAGES
+    hidden = report["images"] - _SHOWN_IMAGES
     if hidden > 0:
         _out.print(f"… and {hidden} more images (all in the summary file)")
     drops = RichTable(title="dropped questions", show_edge=False)
