@@ -12,12 +12,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Final
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 MIB = 1024 * 1024
+#: How long a stopping trainer has before it is killed: on SIGTERM `trivia train` has the
+#: trainer finish the step in progress and save a checkpoint (`trivia.trainer.stop_request`).
+#: Compose's `stop_grace_period` and the trainer pods' `terminationGracePeriodSeconds` are this
+#: figure (tests/deploy checks both). It covers the longest step of the paper's config (512
+#: completions of up to 4,500 tokens, their rewards, a ZeRO-3 offload update; an evaluation when
+#: the step is one of every `eval_steps`) plus saving the 3B model: an estimate, with room.
+TRAINER_STOP_GRACE_S: Final = 20 * 60
 
 
 def split_urls(values: str | list[str] | tuple[str, ...] | None) -> list[str]:

@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 import yaml
 
+from trivia.settings import TRAINER_STOP_GRACE_S
 from trivia.trainer.launch import load_config, plan_launch
 
 from .metrics_catalog import unknown_labels, unknown_names
@@ -358,6 +359,17 @@ def test_the_trainer_job_gets_gpus_and_its_launch_config_from_a_configmap(
     port = next(p for p in container["ports"] if p["name"] == "metrics")["containerPort"]
     assert int(plan.env["TRIVIA_TRAIN_METRICS_PORT"]) == port
     assert env["TRIVIA_REWARD_URL"] == "http://gateway:8000"
+
+
+def test_a_stopping_trainer_has_the_grace_period_to_save_a_checkpoint(
+    built: dict[str, Path],
+) -> None:
+    """On SIGTERM the trainer finishes its step and saves; the kubelet's default 30 s would
+    kill it mid-step. Every build's trainer pods (one per rank on several nodes) wait as long
+    as Compose does."""
+    for name, file in built.items():
+        pod = _find(_docs(file), "Job", "trainer")["spec"]["template"]
+        assert pod["spec"].get("terminationGracePeriodSeconds") == TRAINER_STOP_GRACE_S, name
 
 
 def _wait_for_data(built: dict[str, Path]) -> tuple[Doc, Doc]:
