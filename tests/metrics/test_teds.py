@@ -89,7 +89,8 @@ def test_matches_the_reference_on_3000_generated_pairs() -> None:
         pred, gt = _generated_pair(rng)
         for structure_only in (False, True):
             try:
-                expected = reference_teds(pred, gt, structure_only)
+                # Below 0 the reference is unclamped: tested apart.
+                expected = max(0.0, reference_teds(pred, gt, structure_only))
             except ZeroDivisionError:  # two tables without descendants: tested apart
                 continue
             got = teds(pred, gt, structure_only=structure_only)
@@ -184,6 +185,23 @@ def test_a_bare_table_fragment_is_scored_as_if_wrapped_in_html_body() -> None:
         assert teds(f"\n {fragment}\n", gt) == teds(wrapped, gt)
         assert teds(fragment, gt) == pytest.approx(reference_teds(wrapped, gt), abs=TOLERANCE)
         assert teds(gt, fragment) == pytest.approx(reference_teds(gt, wrapped), abs=TOLERANCE)
+
+
+@pytest.mark.parametrize("structure_only", [False, True])
+def test_a_score_below_zero_is_zero(structure_only: bool) -> None:
+    """Nodes that nest differently cannot be matched, so the distance can exceed the larger
+    size: a chain of inline tags in a header cell against a row of cells."""
+    chain = doc("<tr><th><b><b><b><b>x</b></b></b></b></th></tr>")
+    row = doc("<tr>" + "<td></td>" * 6 + "</tr>")
+    deep = doc("<tr><th>" + "<span>" * 30 + "x" + "</span>" * 30 + "</th></tr>")
+    wide = doc("<tr>" + "<td>y</td>" * 31 + "</tr>")
+    for first, second, reference in ((chain, row, 1 - 10 / 7), (deep, wide, 1 - 61 / 32)):
+        assert reference_teds(first, second, structure_only) == pytest.approx(reference)
+        assert reference_teds(second, first, structure_only) == pytest.approx(reference)
+        assert teds(first, second, structure_only=structure_only) == 0.0
+        assert teds(second, first, structure_only=structure_only) == 0.0
+        matrix = pairwise_teds([first, second], structure_only=structure_only)
+        assert matrix == [[1.0, 0.0], [0.0, 1.0]]
 
 
 @pytest.mark.parametrize(

@@ -1,9 +1,10 @@
 """TEDS, Tree-Edit-Distance-based Similarity, exactly as PubTabNet's reference computes it.
 
 Published table-recognition scores are computed with PubTabNet's `src/metric.py`, so this module
-reproduces that implementation's results on every input it scores, quirks included: to the last
-bit on the published samples and on the generated tables the tests compare, within 1e-15
-everywhere by test (see "Last bit" below). The definition:
+reproduces that implementation's results on every input it scores, quirks included, but for the
+deliberate differences listed below: to the last bit on the published samples and on the
+generated tables the tests compare, within 1e-15 everywhere by test (see "Last bit" below). The
+definition:
 
 1. Parsing. Each input is parsed with `lxml.html.fromstring`, comments removed, UTF-8, and the
    table is the first `body/table` of the result. No table on either side → 0.0; an empty
@@ -20,14 +21,22 @@ everywhere by test (see "Last bit" below). The definition:
    `td` with equal spans it is the Levenshtein distance of their token lists divided by the
    longer length (0 when both are empty, always 0 when `structure_only`); otherwise 0.
 4. Score. TEDS = 1 − distance / max(n_pred, n_gt), where n counts **all** descendant elements of
-   the table, inline tags inside cells included, in structure-only mode too. No whitespace or
-   Unicode normalisation happens here (normalisation is a separate step of `trivia.tables`).
+   the table, inline tags inside cells included, in structure-only mode too; below 0 it is 0
+   (see the differences). No whitespace or Unicode normalisation happens here (normalisation is
+   a separate step of `trivia.tables`).
 
 Deliberate differences from the reference, and only these:
 
 - A bare fragment holding a single `<table>…</table>` (nothing but whitespace around it) is scored
   as if wrapped in `<html><body>…</body></html>`; the reference scores it 0 because its
   `body/table` lookup misses, which silently zeroed the published TRivia TEDS reward.
+- A score below 0 is 0. The reference's 1 − d/n is unbounded below: the distance can reach
+  n_pred + n_gt, not only the larger n, when nodes cannot be matched because they nest
+  differently (a mapping keeps ancestors), as a chain of inline tags inside a `th` against a
+  row of cells (−0.43 for `<th><b><b><b><b>x</b></b></b></b></th>` against six empty `td`). A
+  similarity below an empty table's (0) means nothing, and in a mean (a benchmark's, a
+  consistency, a reward) it would rank such an output below producing nothing at all. The score
+  cannot exceed 1 (the distance is never negative).
 - Inputs on which the reference raises get a defined value instead of an exception: input lxml
   refuses (whitespace only, comments only, a string with an XML encoding declaration) holds no
   table → 0.0; two tables that both have no descendants (division by zero) → 1.0, since their
@@ -142,7 +151,8 @@ def _load(markup: str, structure_only: bool, max_nodes: int, max_chars: int) -> 
 
 def _score(first: TableTree, second: TableTree, distance: float) -> float:
     # Both sizes are 0 only for two lone <table> roots, which `same_as` has already scored 1.0.
-    return 1.0 - distance / max(first.size, second.size)
+    # Clamped at 0: the distance can exceed the larger size (module docstring).
+    return max(0.0, 1.0 - distance / max(first.size, second.size))
 
 
 def _distance_between(
