@@ -15,8 +15,8 @@ own process so its peak RSS is its own (`os.wait4`):
 Prints records/s, peak RSS and the machine's mean load average while each command ran (the
 rates are CPU-bound: a busy machine lowers them), and the ratio of the peak RSS to the baseline
 measured in the same run; the target is a peak RSS of at most 300 MB per command.
-`BENCH_DATA_RECORDS` sets the record count (default 50,000; on two cores `qa` takes about
-ten minutes of it).
+`BENCH_DATA_RECORDS` sets the record count (default 50,000; `qa` takes about twelve minutes of
+it on two busy cores).
 """
 
 from __future__ import annotations
