@@ -1,4 +1,4 @@
-"""The QA client's cost per call with each HTTP transport, in the same run.
+"""The QA client's cost per call with each HTTP transport, and the SDK's own request pipeline.
 
 Workload: chat calls through `QAClient` (one endpoint, 64 concurrent per endpoint, 96 callers, so
 some wait for a slot) about the PubTabNet ground truths in `examples/pubtabnet/`, against the stub
@@ -12,9 +12,17 @@ connections the stub saw opened during the measured calls (after a warm-up that 
   limit sized to the concurrency (`trivia.llm.client.aiohttp_client`).
 - httpx default: the SDK's httpx pool (`DefaultAsyncHttpxClient`), for reference; it is slow
   enough per call that it runs fewer calls.
+- SDK pipeline: the same chat calls sent with `AsyncOpenAI.post` over the same aiohttp client,
+  64 at a time, raw responses (no typed models), and nothing else: no endpoint choice, retries,
+  affinity or metrics. This is how the client sent before it built its requests itself.
 
-Earlier figures on two shared cores: a hand-written HTTP/1.1 transport 0.30 ms CPU per call,
-the hand-written client on aiohttp 0.40–0.42 ms, httpx's pool 8.6–8.8 ms.
+The guard: the QA client's CPU per call stays at the hand-written client's it replaced (within
+5 %), which is what keeps the reward benchmark's time (`bench_reward.py`, CPU-bound on two
+cores). Measured side by side (the replaced client from its last commit, runs interleaved, two
+shared cores, load average 5–8): 3,000 calls, CPU per call 0.65–0.78 ms for the hand-written
+client, 1.17–1.78 ms through the SDK pipeline, 0.51–0.71 ms for the client as it is. This
+benchmark at load average 6.6–7.2: the client 0.60–0.71 ms, the SDK pipeline 1.14–1.26 ms
+(1.83×). Earlier figures: a hand-written HTTP/1.1 transport 0.30 ms, httpx's pool 8.6–8.8 ms.
 """
 
 from __future__ import annotations
@@ -27,6 +35,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import httpx2
 import openai
@@ -35,7 +44,8 @@ from rich.table import Table as RichTable
 from tests.support.openai_stub import openai_stub
 
 from trivia.llm.client import aiohttp_client
-from trivia.qa.client import QAClient
+from trivia.qa.client import DEFAULT_EXTRA_BODY, QAClient
+from trivia.qa.prompts import build_messages
 
 SAMPLES = Path(__file__).resolve().parents[1] / "examples" / "pubtabnet"
 CALLS = 5_000
@@ -45,15 +55,59 @@ CALLERS = 96
 LATENCY_S = 0.05
 SLOTS = 64
 ROUNDS = 2
+MODEL = "trivia-stub"
+
+
+class Asker(Protocol):
+    """What a variant measures: `answer` one question about one table, closed on exit."""
+
+    async def answer(self, table: str, question: str) -> str: ...
+
+    async def __aenter__(self) -> Asker: ...
+
+    async def __aexit__(self, *exc_info: object) -> None: ...
 
 
 @dataclass(frozen=True)
 class Variant:
-    """One transport under test."""
+    """One way of sending under test."""
 
     name: str
-    make: Callable[[int], httpx2.AsyncClient]  # the HTTP client for a connection limit
+    open: Callable[[str], Asker]  # the asker for the stub's URL
     calls: int
+
+
+def _qa_client(http_client: Callable[[int], httpx2.AsyncClient]) -> Callable[[str], Asker]:
+    def open_client(url: str) -> Asker:
+        return QAClient(
+            url, model=MODEL, max_concurrency_per_endpoint=CONCURRENCY, http_client=http_client
+        )
+
+    return open_client
+
+
+class SdkPipeline:
+    """Chat calls through `AsyncOpenAI.post` (raw responses), `CONCURRENCY` at a time."""
+
+    def __init__(self, url: str) -> None:
+        self._http = aiohttp_client(CONCURRENCY)
+        self._sdk = openai.AsyncOpenAI(
+            base_url=f"{url}/v1", api_key="unused", max_retries=0, http_client=self._http
+        )
+        self._slots = asyncio.Semaphore(CONCURRENCY)
+
+    async def answer(self, table: str, question: str) -> str:
+        body = {"model": MODEL, "messages": build_messages(table, question), "temperature": 0,
+                "max_tokens": 64, **DEFAULT_EXTRA_BODY}  # fmt: skip
+        async with self._slots:
+            response = await self._sdk.post("/chat/completions", cast_to=httpx2.Response, body=body)
+        return str(json.loads(response.content)["choices"][0]["message"]["content"])
+
+    async def __aenter__(self) -> SdkPipeline:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self._http.aclose()
 
 
 @dataclass(frozen=True)
@@ -67,14 +121,17 @@ class Round:
 
 
 VARIANTS = (
-    Variant("aiohttp (DefaultAioHttpClient)", aiohttp_client, CALLS),
+    Variant("aiohttp (DefaultAioHttpClient)", _qa_client(aiohttp_client), CALLS),
     Variant(
         "httpx default (DefaultAsyncHttpxClient)",
-        lambda n: openai.DefaultAsyncHttpxClient(
-            limits=httpx2.Limits(max_connections=n, max_keepalive_connections=n)
+        _qa_client(
+            lambda n: openai.DefaultAsyncHttpxClient(
+                limits=httpx2.Limits(max_connections=n, max_keepalive_connections=n)
+            )
         ),
         REFERENCE_CALLS,
     ),
+    Variant("SDK pipeline (AsyncOpenAI.post, aiohttp)", SdkPipeline, CALLS),
 )
 
 
@@ -100,10 +157,7 @@ def main() -> None:
 
 
 async def _measure(stub: object, variant: Variant, tables: list[str]) -> Round:
-    url = stub.url  # type: ignore[attr-defined]
-    async with QAClient(
-        url, model="trivia-stub", max_concurrency_per_endpoint=CONCURRENCY, http_client=variant.make
-    ) as client:
+    async with variant.open(stub.url) as client:  # type: ignore[attr-defined]
         # Warm up: open the connections and settle the pools before the clock starts.
         await asyncio.gather(
             *(client.answer(tables[i % len(tables)], f"q{i}") for i in range(SLOTS))
@@ -129,7 +183,7 @@ def _ms(values: list[float]) -> str:
 
 
 def _report(rounds: dict[str, list[Round]]) -> RichTable:
-    table = RichTable(title="QAClient per-call cost by HTTP transport")
+    table = RichTable(title="Per-call cost: the QA client by HTTP transport; the SDK pipeline")
     for column in (
         "transport",
         "calls",
