@@ -4,7 +4,8 @@ Each field can be set from the environment as ``TRIVIA_<FIELD>`` (for example
 ``TRIVIA_REDIS_URL``); command-line options override the environment. Build a ``Settings``
 explicitly where a process configures itself, or read the cached ``get_settings()``. Code that
 needs a default without the environment (a dataclass field, a command-line option) takes it
-from ``DEFAULTS`` (``DEFAULTS.port``); the chat clients' defaults are ``CHAT``.
+from ``DEFAULTS`` (``DEFAULTS.port``); the chat clients' defaults are ``CHAT``, the data
+engine's (its VLM calls, long generations, outage handling) ``ENGINE``.
 """
 
 from __future__ import annotations
@@ -58,6 +59,23 @@ class ChatDefaults:
 
 
 CHAT = ChatDefaults()
+
+
+@dataclass(frozen=True)
+class EngineDefaults:
+    """How the data engine asks a VLM and rides out its outages unless told otherwise."""
+
+    # A VLM generates a whole table or question list per call: fewer, longer calls than QA.
+    vlm_concurrency_per_endpoint: int = 16
+    vlm_request_timeout_s: float = 300.0
+    # Longest output of a recognition or a question generation; a long table takes thousands.
+    max_tokens: int = 4096
+    # Failed items in a row before the run pauses to probe the server, and how long it probes.
+    abort_after: int = 20
+    probe_for_s: float = 300.0
+
+
+ENGINE = EngineDefaults()
 
 
 class Settings(BaseSettings):

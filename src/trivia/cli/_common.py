@@ -31,6 +31,7 @@ from trivia.engine.consistency import InvalidRule
 from trivia.engine.images import DEFAULT_MAX_PIXELS as DEFAULT_MAX_PIXELS  # re-exported
 from trivia.engine.images import DEFAULT_MIN_PIXELS as DEFAULT_MIN_PIXELS  # re-exported
 from trivia.engine.sampling_params import SamplingParams
+from trivia.settings import ENGINE
 from trivia.tables import TableFormat
 
 if TYPE_CHECKING:
@@ -222,14 +223,14 @@ class RecognitionOptions:
     """How `sample` and `eval` ask a VLM to recognise tables (see `option_group`)."""
 
     fmt: TableFmt = Format.otsl
-    concurrency: Concurrency = 16
+    concurrency: Concurrency = ENGINE.vlm_concurrency_per_endpoint
     max_tokens: MaxTokens = PAPER_SAMPLING.max_tokens
     model: Model = None
     model_revision: ModelRevision = None
     api_key: ApiKey = None
     max_pixels: MaxPixels = DEFAULT_MAX_PIXELS
     min_pixels: MinPixels = DEFAULT_MIN_PIXELS
-    timeout: Timeout = 300.0
+    timeout: Timeout = ENGINE.vlm_request_timeout_s
 
     def vlm(self, urls: list[str]) -> VLMOptions:
         """The options that reach the VLM at `urls`."""

@@ -41,6 +41,7 @@ from trivia.cli._common import (
     sampling_params,
 )
 from trivia.engine.selection import Strategy as SelectionStrategy
+from trivia.settings import ENGINE
 
 if TYPE_CHECKING:
     from trivia.engine.evaluation import EvalSummary
@@ -86,8 +87,8 @@ def sample_command(
         typer.Option(help="An invalid output scores TEDS 0 against the others, or is left out."),
     ] = Invalid.zero,
     recognition: RecognitionOptions = _RECOGNITION,
-    abort_after: AbortAfter = 20,
-    probe_for: ProbeFor = 300.0,
+    abort_after: AbortAfter = ENGINE.abort_after,
+    probe_for: ProbeFor = ENGINE.probe_for_s,
 ) -> None:
     """Recognise each image K times and score how consistent the outputs are (mean TEDS).
 

@@ -38,6 +38,7 @@ from trivia.cli._common import (
     progress,
 )
 from trivia.engine.qa_pipeline import QASettings
+from trivia.settings import ENGINE
 
 if TYPE_CHECKING:
     from trivia.engine.runner import RunSummary
@@ -132,7 +133,7 @@ def qa_command(
     generator_repetition_penalty: Annotated[
         float, typer.Option(min=0.0, help="Generator repetition penalty (1: off).")
     ] = _DEFAULTS.generator_repetition_penalty,
-    concurrency: Concurrency = 16,
+    concurrency: Concurrency = ENGINE.vlm_concurrency_per_endpoint,
     workers: Annotated[
         int | None,
         typer.Option(min=1, help="Images in progress at once (default: concurrency × URLs)."),
@@ -140,9 +141,9 @@ def qa_command(
     api_key: ApiKey = None,
     max_pixels: MaxPixels = DEFAULT_MAX_PIXELS,
     min_pixels: MinPixels = DEFAULT_MIN_PIXELS,
-    timeout: Timeout = 300.0,
-    abort_after: AbortAfter = 20,
-    probe_for: ProbeFor = 300.0,
+    timeout: Timeout = ENGINE.vlm_request_timeout_s,
+    abort_after: AbortAfter = ENGINE.abort_after,
+    probe_for: ProbeFor = ENGINE.probe_for_s,
 ) -> None:
     """Generate questions about each image, keep those a second model verifies with the image
     and cannot answer without it, remove near-duplicates, and keep a subset that covers the

@@ -21,6 +21,7 @@ from trivia.engine.runner import Outcome, RunSummary, Unreadable, file_identity,
 from trivia.engine.sampling_params import GREEDY
 from trivia.engine.store import ResultStore, work_key
 from trivia.engine.vlm import VLMClient
+from trivia.settings import ENGINE
 from trivia.tables import TableFormat
 
 
@@ -111,7 +112,7 @@ async def predict(
     store: ResultStore,
     *,
     fmt: TableFormat = "otsl",
-    max_tokens: int = 4096,
+    max_tokens: int = ENGINE.max_tokens,
     workers: int = 16,
     unreadable: ResultStore | None = None,
     on_outcome: Callable[[Outcome], None] | None = None,

@@ -58,6 +58,7 @@ from trivia.engine.store import ResultStore, work_key
 from trivia.engine.vlm import VLMClient
 from trivia.llm.errors import LLMError
 from trivia.metrics import qa_f1
+from trivia.settings import ENGINE
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +79,7 @@ class QASettings:
     generator_top_k: int = -1
     generator_min_p: float = 0.0
     generator_repetition_penalty: float = 1.0
-    generator_max_tokens: int = 4096
+    generator_max_tokens: int = ENGINE.max_tokens
     verifier_max_tokens: int = 64
 
     def __post_init__(self) -> None:

@@ -28,6 +28,7 @@ from typing import Any, Literal, Protocol, TypeVar
 
 from trivia.engine.store import ResultStore, work_key
 from trivia.llm.errors import LLMError
+from trivia.settings import ENGINE
 
 EXIT_OK, EXIT_FAILED, EXIT_UNREADABLE = 0, 1, 3
 Status = Literal["done", "skipped", "failed", "unreadable"]
@@ -127,7 +128,7 @@ async def run_job(
     abort_after: int | None = None,
     probe: Callable[[], Awaitable[bool]] | None = None,
     probe_every_s: float = 5.0,
-    probe_for_s: float = 300.0,
+    probe_for_s: float = ENGINE.probe_for_s,
 ) -> RunSummary:
     """Do every item of `items` not yet in `store`; see the module docstring."""
     summary = RunSummary()

@@ -14,6 +14,8 @@ import hashlib
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
+from trivia.settings import ENGINE
+
 
 @dataclass(frozen=True, slots=True)
 class SamplingParams:
@@ -25,7 +27,7 @@ class SamplingParams:
     min_p: float = 0.0
     repetition_penalty: float = 1.0
     seed: int | None = None
-    max_tokens: int = 4096
+    max_tokens: int = ENGINE.max_tokens
 
     def __post_init__(self) -> None:
         if self.temperature < 0:

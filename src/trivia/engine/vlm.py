@@ -2,8 +2,9 @@
 
 Images travel as base64 data URLs sized as in training (`trivia.engine.images`); balancing,
 retries, ejection and timeouts are those of the `ChatClient` it holds, with defaults for long
-generations (a table can take thousands of tokens): 16 concurrent calls per endpoint, 300 s per
-attempt. Works with vLLM and any other server speaking OpenAI's chat API with `image_url` parts.
+generations (a table can take thousands of tokens): fewer concurrent calls per endpoint and a
+longer timeout per attempt (`trivia.settings.ENGINE`). Works with vLLM and any other server
+speaking OpenAI's chat API with `image_url` parts.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from trivia.engine.sampling_params import GREEDY, SamplingParams
 from trivia.llm.client import ChatClient, ChatClientHolder, ChatReply
 from trivia.llm.endpoints import parse_endpoints
 from trivia.llm.errors import LLMError
+from trivia.settings import ENGINE
 
 
 class VLMClient(ChatClientHolder):
@@ -33,8 +35,8 @@ class VLMClient(ChatClientHolder):
         *,
         model: str | None = None,
         api_key: str | None = None,
-        max_concurrency_per_endpoint: int = 16,
-        request_timeout_s: float = 300.0,
+        max_concurrency_per_endpoint: int = ENGINE.vlm_concurrency_per_endpoint,
+        request_timeout_s: float = ENGINE.vlm_request_timeout_s,
         max_pixels: int = DEFAULT_MAX_PIXELS,
         min_pixels: int = DEFAULT_MIN_PIXELS,
         **chat_kwargs: Any,
