@@ -24,10 +24,16 @@ def test_prints_every_url_and_where_the_logs_are(stack):
 def test_worker_ports_serve_probes_and_metrics(stack):
     import httpx
 
+    from trivia.reward.metrics import JOB_OUTCOMES
+
     with httpx.Client(base_url=f"http://127.0.0.1:{stack.port + 10}", timeout=5) as client:
         assert client.get("/healthz").status_code == 200
         assert client.get("/readyz").status_code == 200
-        assert "trivia_jobs_total" in client.get("/metrics").text
+        text = client.get("/metrics").text
+    # Every outcome's series, whether or not a job has had it yet (alerts rate() on them).
+    for outcome in JOB_OUTCOMES:
+        assert f'trivia_jobs_total{{outcome="{outcome}"}}' in text
+    assert 'trivia_answer_cache_total{result="miss"}' in text
 
 
 def test_redis_restarted_mid_request_loses_nothing(stack, stub):

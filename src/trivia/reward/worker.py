@@ -16,6 +16,7 @@ them. This worker
 
 from __future__ import annotations
 
+import importlib
 import logging
 import threading
 import time
@@ -202,6 +203,8 @@ def run_worker(settings: Settings, *, burst: bool = False) -> None:
     connection = connect(settings, socket_connect_timeout=5)
     queue = Queue(settings.queue_name, connection=connection, serializer=JSONSerializer)
     ctx = context.configure(settings)
+    # The job's code now rather than at the first job: its metrics are on /metrics from the start.
+    importlib.import_module(JOB_FUNCTION.rpartition(".")[0])
     metrics_server = None
     if settings.worker_metrics_port:
         probe = connect(settings, socket_connect_timeout=2, socket_timeout=2)
