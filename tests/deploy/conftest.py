@@ -14,10 +14,11 @@ import shutil
 import socket
 import threading
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 import pytest
@@ -96,6 +97,33 @@ def prune_build_cache(engine: httpx.Client) -> None:
     """Drop untagged images and the build cache beyond what the next run reuses."""
     engine.post("/images/prune", params={"filters": json.dumps({"dangling": ["true"]})})
     engine.post("/build/prune", params={"keep-storage": str(BUILD_CACHE_KEEP_BYTES)})
+
+
+class ComposeProject(Protocol):
+    """A compose project under test: its `docker compose` and the daemon's Engine API."""
+
+    def compose(self, *args: str, timeout: float = ...) -> Any: ...
+
+    def engine(self) -> httpx.Client: ...
+
+
+@contextmanager
+def brought_down(
+    project: ComposeProject, *, stop_timeout_s: int, leftovers: Callable[[], list[Any]]
+) -> Iterator[None]:
+    """Run the body (bringing `project` up, using it), then `down --volumes` whatever happened:
+    containers get `stop_timeout_s` to stop, `leftovers()` must be empty afterwards, and the
+    build cache is pruned to what the next run reuses."""
+    try:
+        yield
+    finally:
+        down = project.compose(
+            "down", "--volumes", "--remove-orphans", "--timeout", str(stop_timeout_s)
+        )
+        assert down.returncode == 0, down.stderr
+        assert leftovers() == [], "left after `down --volumes`"
+        with project.engine() as engine:
+            prune_build_cache(engine)
 
 
 def _port_free(port: int) -> bool:

@@ -27,7 +27,7 @@ from trivia.dataset.qa_from_table import qa_from_table
 from trivia.ports import free_port
 
 from .compose_files import COMPOSE, HOST_NETWORK, OFFLINE, compose_env
-from .conftest import prune_build_cache
+from .conftest import brought_down
 from .tools import REPO, compose_binary, run
 
 pytestmark = pytest.mark.slow
@@ -107,7 +107,8 @@ def stack(docker_socket: str, base_image: str, wheelhouse_url: str) -> Iterator[
             "qa-lookup": f"http://127.0.0.1:{ports['QA']}/metrics",
         },
     )
-    try:
+    # Earlier builds' layers stay in the daemon's data between runs as the build cache.
+    with brought_down(stack, stop_timeout_s=10, leftovers=stack.containers):
         built = stack.compose("build", "gateway", timeout=900)
         assert built.returncode == 0, built.stdout[-4000:] + built.stderr[-4000:]
         up = stack.compose(
@@ -116,13 +117,6 @@ def stack(docker_socket: str, base_image: str, wheelhouse_url: str) -> Iterator[
         )  # fmt: skip
         assert up.returncode == 0, up.stderr + stack.compose("logs", "--tail", "30").stdout
         yield stack
-    finally:
-        down = stack.compose("down", "--volumes", "--remove-orphans", "--timeout", "10")
-        assert down.returncode == 0, down.stderr
-        assert stack.containers() == [], "containers left after `down`"
-        # Earlier builds' layers: the daemon's data stays between runs as the build cache.
-        with stack.engine() as engine:
-            prune_build_cache(engine)
 
 
 def _tables(count: int) -> list[dict[str, Any]]:

@@ -38,7 +38,7 @@ import yaml
 from trivia.dataset.qa_from_table import qa_from_table
 
 from .compose_files import COMPOSE, HOST_NETWORK, OFFLINE, compose_env
-from .conftest import cached_wheelhouse, prune_build_cache
+from .conftest import brought_down, cached_wheelhouse
 from .dockerfiles import build_args, requirements_command
 from .tools import REPO, compose_binary, debian_tool, run
 from .wheelhouse import build_host_wheelhouse
@@ -267,7 +267,7 @@ def rehearsal(
         **{f"TRIVIA_REHEARSAL_{k}": v for k, v in BUILD_ARGS.items() if k != "VLLM_VERSION"},
     )
     stack = Rehearsal(docker_socket=docker_socket, env=env)
-    try:
+    with brought_down(stack, stop_timeout_s=30, leftovers=stack.leftovers):
         for label, service in (
             ("reward image", "gateway"),
             ("trainer image (cached when unchanged)", "trainer"),
@@ -284,12 +284,6 @@ def rehearsal(
         )
         assert up.returncode == 0, up.stderr + stack.compose("logs", "--tail", "40").stdout
         yield stack
-    finally:
-        down = stack.compose("down", "--volumes", "--remove-orphans", "--timeout", "30")
-        assert down.returncode == 0, down.stderr
-        assert stack.leftovers() == [], "left after `down -v`"
-        with stack.engine() as engine:
-            prune_build_cache(engine)
 
 
 def _started(container: dict[str, Any]) -> float:

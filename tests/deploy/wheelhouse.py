@@ -69,10 +69,16 @@ def _missing(dest: Path, environment: dict[str, str]) -> list[str]:
 def build_wheelhouse(requirements: list[str], dest: Path, python_full_version: str) -> Path:
     """Download `requirements` and their dependencies as wheels for `python_full_version`."""
     dest.mkdir(parents=True, exist_ok=True)
+    _download(requirements, dest, python_full_version)
+    return _complete(dest, python_full_version)
+
+
+def _complete(dest: Path, python_full_version: str) -> Path:
+    """Download what the wheels in `dest` require for `python_full_version` and lack, until
+    nothing is missing (a few rounds: new wheels bring requirements of their own)."""
     environment = dict(default_environment())
     environment["python_full_version"] = python_full_version
     environment["python_version"] = ".".join(python_full_version.split(".")[:2])
-    _download(requirements, dest, python_full_version)
     for _ in range(5):
         missing = _missing(dest, environment)
         if not missing:
@@ -99,12 +105,4 @@ def build_host_wheelhouse(
         check=True,
         timeout=1800,
     )  # fmt: skip
-    environment = dict(default_environment())
-    environment["python_full_version"] = python_full_version
-    environment["python_version"] = ".".join(python_full_version.split(".")[:2])
-    for _ in range(5):
-        missing = _missing(dest, environment)
-        if not missing:
-            return dest
-        _download(missing, dest, python_full_version)
-    raise RuntimeError(f"wheelhouse still misses {missing}")
+    return _complete(dest, python_full_version)

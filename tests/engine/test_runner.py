@@ -3,20 +3,33 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from trivia.engine.runner import EXIT_FAILED, EXIT_OK, Unreadable, run_job
+from trivia.engine.runner import EXIT_FAILED, EXIT_OK, Outcome, Unreadable, run_job
 from trivia.engine.store import ResultStore
 from trivia.llm.errors import LLMError
 
 
 class CountingJob:
-    """Items are ints; the server is "down" while `down` is set; negative items are unreadable."""
+    """Items are ints; the server is "down" while `down` is set; negative items are unreadable.
 
-    def __init__(self) -> None:
+    `probe` is the runner's health probe: the server is back at the `back_at_probe`th (never
+    when None).
+    """
+
+    def __init__(self, back_at_probe: int | None = None) -> None:
         self.down = False
         self.ran: list[int] = []
+        self.probes = 0
+        self.back_at_probe = back_at_probe
+
+    async def probe(self) -> bool:
+        self.probes += 1
+        if self.probes == self.back_at_probe:
+            self.down = False
+        return not self.down
 
     def name(self, item: int) -> str:
         return f"item {item}"
@@ -41,27 +54,28 @@ def _run(job, items, store, **options):
     return asyncio.run(run_job(job, items, store, workers=3, **options))
 
 
-def test_a_server_that_comes_back_after_probing_finishes_the_run(tmp_path: Path) -> None:
-    job = CountingJob()
-    probes = []
+def _run_into_outage(
+    job: CountingJob, items, store, goes_down: Callable[[Outcome], bool], **options
+):
+    """`_run` with the server going down once a done item's outcome satisfies `goes_down`."""
 
-    async def probe() -> bool:
-        probes.append(1)
-        if len(probes) == 3:
-            job.down = False
-            return True
-        return False
-
-    def outcome(result) -> None:
-        if result.status == "done" and result.record["value"] == 4:
+    def outcome(result: Outcome) -> None:
+        if result.status == "done" and goes_down(result):
             job.down = True
 
+    return _run(
+        job, items, store, on_outcome=outcome, probe=job.probe, probe_every_s=0.0, **options
+    )
+
+
+def test_a_server_that_comes_back_after_probing_finishes_the_run(tmp_path: Path) -> None:
+    job = CountingJob(back_at_probe=3)
     with ResultStore(tmp_path / "s.jsonl") as store:
-        summary = _run(
-            job, range(40), store, on_outcome=outcome, abort_after=2,
-            probe=probe, probe_every_s=0.0, probe_for_s=60.0,
+        summary = _run_into_outage(
+            job, range(40), store, lambda result: result.record["value"] == 4,
+            abort_after=2, probe_for_s=60.0,
         )  # fmt: skip
-        assert summary.aborted is None and len(probes) == 3
+        assert summary.aborted is None and job.probes == 3
         assert summary.done + len(summary.failed) == 40 and len(store) == summary.done
         assert len(summary.failed) <= 4  # only the calls in flight when it went down
     assert summary.exit_code == EXIT_FAILED
@@ -69,19 +83,10 @@ def test_a_server_that_comes_back_after_probing_finishes_the_run(tmp_path: Path)
 
 def test_a_server_that_stays_down_aborts_and_takes_no_more_items(tmp_path: Path) -> None:
     job = CountingJob()
-
-    async def probe() -> bool:
-        return False
-
-    def outcome(result) -> None:
-        if result.status == "done" and len(job.ran) == 5:
-            job.down = True
-
     with ResultStore(tmp_path / "s.jsonl") as store:
-        summary = _run(
-            job, range(1000), store, on_outcome=outcome, abort_after=3,
-            probe=probe, probe_every_s=0.0, probe_for_s=0.0,
-        )  # fmt: skip
+        summary = _run_into_outage(
+            job, range(1000), store, lambda _: len(job.ran) == 5, abort_after=3, probe_for_s=0.0
+        )
         assert summary.aborted and "did not answer" in summary.aborted
         assert len(store) == summary.done >= 5
         assert summary.done + len(summary.failed) < 20  # the other items were not taken

@@ -11,10 +11,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from tests.support.openai_stub import openai_stub
+from tests.support.reward_stack import stack_on_stub
 
-from trivia.ports import free_port_block
-from trivia.reward.stack import Stack, StackConfig
 from trivia.trainer.rewards import fetch_rewards
 
 OTSL = "<fcel>Group<fcel>Weight<nl>\n<fcel>Control<fcel>72<nl>\n<fcel>Treated<fcel>68<nl>\n"
@@ -38,19 +36,9 @@ def test_sigterm_drains_the_request_in_flight_and_the_supervisor_restarts_the_ga
 ):
     items = [{"id": str(i), "completion": OTSL, "qa_pairs": QA} for i in range(3)]
     said: list[str] = []
-    with (
-        openai_stub(latency_s=ANSWER_S) as stub,
-        Stack(
-            StackConfig(
-                port=free_port_block(),
-                workers=1,
-                qa_urls=[f"{stub.url}/v1"],
-                data_dir=tmp_path,
-                env={"TRIVIA_REQUEST_DEADLINE_S": "30"},
-            ),
-            say=said.append,
-        ) as stack,
-    ):
+    with stack_on_stub(
+        tmp_path, env={"TRIVIA_REQUEST_DEADLINE_S": "30"}, say=said.append, latency_s=ANSWER_S
+    ) as (stub, stack):
         stop = threading.Event()
         supervisor = threading.Thread(target=stack.supervise, args=(stop.is_set,), daemon=True)
         supervisor.start()

@@ -18,12 +18,11 @@ import pytest
 
 pytest.importorskip("swift", reason="needs the train extra (torch, ms-swift)")
 
-from tests.support.openai_stub import StubBadRequest, openai_stub
+from tests.support.openai_stub import StubBadRequest
+from tests.support.reward_stack import stack_on_stub
 
 from trivia.engine.prompts import OTSL_PROMPT
-from trivia.ports import free_port_block
 from trivia.qa.lookup import answer_messages
-from trivia.reward.stack import Stack, StackConfig
 from trivia.trainer.demo import swift_command
 from trivia.trainer.launch import PLUGIN_FILE, plan_launch
 from trivia.trainer.metrics import (
@@ -111,19 +110,9 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> dict:
     plan = plan_launch({"swift": _swift_options(model, data, out)}, swift=swift_command())
     argv = [str(SCRIPTED_PLUGIN) if a == str(PLUGIN_FILE) else a for a in plan.argv]
     dump = root / "batches.jsonl"
-    with (
-        openai_stub(responder=_responder) as stub,
-        Stack(
-            StackConfig(
-                port=free_port_block(),
-                workers=1,
-                qa_urls=[f"{stub.url}/v1"],
-                data_dir=root / "stack",
-                env={"TRIVIA_QA_MAX_RETRIES": "0"},
-            ),
-            say=lambda line: None,
-        ) as stack,
-    ):
+    with stack_on_stub(
+        root / "stack", env={"TRIVIA_QA_MAX_RETRIES": "0"}, responder=_responder
+    ) as (_, stack):
         env = {
             **os.environ,
             "CUDA_VISIBLE_DEVICES": "",
