@@ -330,3 +330,39 @@ def test_the_gateway_answers_a_large_malformed_body_with_400(stack):
         response = _post(client, raw)
     assert response.status_code == 400
     assert response.json()["detail"].startswith("malformed JSON: EOF while parsing")
+
+
+def _children_of(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return (Path(f"/proc/{pid}") / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+def test_a_killed_parser_fails_its_request_with_503_and_the_next_one_is_served(stack):
+    gateway = next(pid for pid in _children_of(stack.process.pid) if " gateway" in _cmdline(pid))
+    parsers = [pid for pid in _children_of(gateway) if "multiprocessing.spawn" in _cmdline(pid)]
+    assert parsers, "the gateway has no body-pool process"
+    for pid in parsers:
+        os.kill(pid, signal.SIGKILL)
+    payload = _request()
+    with stack.client() as client:
+        refused = _post(client, _padded(payload, LARGE_BODY_BYTES))
+        served = _post(client, _padded(payload, LARGE_BODY_BYTES))
+    assert refused.status_code == 503
+    assert "body parser process died" in refused.json()["detail"]
+    assert served.status_code == 200, served.text
+    assert [r["qa_f1"] for r in served.json()["results"]] == [1.0, 1.0, 0.0, None]
