@@ -49,6 +49,21 @@ def compose_env(**extra: str) -> dict[str, str]:
     return {**env, **REQUIRED_ENV, **extra}
 
 
+def offline_env(
+    docker_socket: str, base_image: str, wheelhouse_url: str, token: str, **extra: str
+) -> dict[str, str]:
+    """`compose_env` for a project built and run on the test daemon: the local base image, pip
+    installing from the served wheelhouse only, and the gateway's API token."""
+    return compose_env(
+        DOCKER_HOST=f"unix://{docker_socket}",
+        TRIVIA_API_TOKEN=token,
+        TRIVIA_REWARD_BASE_IMAGE=base_image,
+        PIP_FIND_LINKS=wheelhouse_url,
+        PIP_NO_INDEX="1",
+        **extra,
+    )
+
+
 def config(
     files: list[Path], profiles: list[str], env: dict[str, str] | None = None
 ) -> dict[str, Any]:

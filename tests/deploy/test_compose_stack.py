@@ -26,7 +26,7 @@ import redis
 from trivia.dataset.qa_from_table import qa_from_table
 from trivia.ports import free_port
 
-from .compose_files import COMPOSE, HOST_NETWORK, OFFLINE, compose_env
+from .compose_files import COMPOSE, HOST_NETWORK, OFFLINE, offline_env
 from .conftest import brought_down
 from .tools import REPO, compose_binary, run
 
@@ -87,12 +87,11 @@ def stack(docker_socket: str, base_image: str, wheelhouse_url: str) -> Iterator[
         name: free_port()
         for name in ("GATEWAY", "QA", "REDIS", "WORKER_METRICS", "WORKER_2_METRICS")
     }
-    env = compose_env(
-        DOCKER_HOST=f"unix://{docker_socket}",
-        TRIVIA_API_TOKEN=TOKEN,
-        TRIVIA_REWARD_BASE_IMAGE=base_image,
-        PIP_FIND_LINKS=wheelhouse_url,
-        PIP_NO_INDEX="1",
+    env = offline_env(
+        docker_socket,
+        base_image,
+        wheelhouse_url,
+        TOKEN,
         **{f"TRIVIA_{name}_PORT": str(port) for name, port in ports.items()},
     )
     stack = Stack(

@@ -37,7 +37,7 @@ import yaml
 
 from trivia.dataset.qa_from_table import qa_from_table
 
-from .compose_files import COMPOSE, HOST_NETWORK, OFFLINE, compose_env
+from .compose_files import COMPOSE, HOST_NETWORK, OFFLINE, offline_env
 from .conftest import brought_down, cached_wheelhouse
 from .dockerfiles import build_args, requirements_command
 from .tools import REPO, compose_binary, debian_tool, run
@@ -252,12 +252,11 @@ def rehearsal(
     context = tmp_path_factory.mktemp("prometheus")
     shutil.copy(debian_tool("prometheus", "prometheus"), context / "prometheus")
     shutil.copy(REHEARSAL / "prometheus.Dockerfile", context)
-    env = compose_env(
-        DOCKER_HOST=f"unix://{docker_socket}",
-        TRIVIA_API_TOKEN=TOKEN,
-        TRIVIA_REWARD_BASE_IMAGE=base_image,
-        PIP_FIND_LINKS=wheelhouse_url,
-        PIP_NO_INDEX="1",
+    env = offline_env(
+        docker_socket,
+        base_image,
+        wheelhouse_url,
+        TOKEN,
         TRIVIA_REHEARSAL_TRAINER_WHEELS=trainer_wheels,
         TRIVIA_REHEARSAL_PROMETHEUS_CONTEXT=str(context),
         TRIVIA_REHEARSAL_QA_DELAY_S=str(QA_DELAY_S),
