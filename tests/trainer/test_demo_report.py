@@ -70,6 +70,8 @@ def _result() -> DemoResult:
         evals=evals,
         held_out={"greedy": {"warm start": before, "GRPO": after}},
         held_out_tables=3,
+        trained_on={"greedy": {"warm start": after, "GRPO": before}},
+        trained_on_tables=7,
         seed=7,
     )
 
@@ -88,6 +90,8 @@ def test_the_summary_is_written_and_shown_as_a_table(tmp_path):
     assert data["training_reward"] == {"window": 2, "first": pytest.approx(0.15), "last": 0.75}
     assert [e["step"] for e in data["held_out_evaluations"]] == [0, 4, 8]
     assert data["held_out"]["greedy"]["GRPO"]["qa_f1"] == 0.125
+    assert data["trained_on_tables"] == 7
+    assert data["trained_on"]["greedy"]["GRPO"]["qa_f1"] == 0.0
     path = write_summary(data, tmp_path / "summary.json")
     assert json.loads(path.read_text()) == data
     console = Console(record=True, width=140)
@@ -95,9 +99,12 @@ def test_the_summary_is_written_and_shown_as_a_table(tmp_path):
     text = console.export_text()
     assert "TEDS-S, normalised" in text
     for line in ("│ TEDS ", "│ QA-F1 "):
-        row = next(row for row in text.splitlines() if row.startswith(line))
-        assert "greedy" in row
+        rows = [row for row in text.splitlines() if row.startswith(line)]
+        assert ["held-out (3)" in row for row in rows] == [True, False]
+        assert ["trained on (7)" in row for row in rows] == [False, True]
+        assert all("greedy" in row for row in rows)
     assert "+0.250" in text and "+0.125" in text and "+0.600" in text
+    assert "-0.250" in text and "-0.125" in text  # the trained-on split, which got worse here
 
 
 def test_a_missing_after_score_shows_as_a_dash():

@@ -58,6 +58,9 @@ class DemoResult:
     # Held-out scores by decoding label: {"greedy": {"warm start": ..., "GRPO": ...}, ...}.
     held_out: dict[str, dict[str, SplitScores]] = field(default_factory=dict)
     held_out_tables: int = 0
+    # The same, on the tables GRPO trained on: whether the QA reward moved the policy there.
+    trained_on: dict[str, dict[str, SplitScores]] = field(default_factory=dict)
+    trained_on_tables: int = 0
     seed: int = 0
     log: Path | None = None
     train_log: Path | None = None
@@ -237,6 +240,7 @@ def run_demo(
         train_log=out / "train.log",
         stack_logs=out / "stack" / "logs",
         held_out_tables=len(data.held_out_tables),
+        trained_on_tables=len(data.train_tables),
         seed=seed,
     )
     stack_config = StackConfig(
@@ -246,17 +250,22 @@ def run_demo(
     with Stack(stack_config, say=lambda line: None) as stack:
         url = stack.gateway_url
         say(f"reward stack ready at {url}")
-        before = _evaluate(model, model, data.held_out_tables, decodings, url, say)
-        result.held_out = {label: {"warm start": scores} for label, scores in before.items()}
+        splits = {"held-out": data.held_out_tables, "trained-on": data.train_tables}
+        for split, tables in splits.items():
+            before = _evaluate(model, model, split, tables, decodings, url, say)
+            scores_of(result, split).update(
+                {label: {"warm start": scores} for label, scores in before.items()}
+            )
         say(f"training (log: {result.train_log})")
         env = {**os.environ, **plan.env, "TRIVIA_REWARD_URL": url}
         swift_out.mkdir(parents=True, exist_ok=True)
         result.returncode = _train(plan.argv, env, result.train_log, jsonl, say)
         trained = _last_checkpoint(swift_out)
         if result.returncode == 0 and trained is not None:
-            after = _evaluate(trained, model, data.held_out_tables, decodings, url, say)
-            for label, scores in after.items():
-                result.held_out[label]["GRPO"] = scores
+            for split, tables in splits.items():
+                after = _evaluate(trained, model, split, tables, decodings, url, say)
+                for label, scores in after.items():
+                    scores_of(result, split)[label]["GRPO"] = scores
         say("stopping the reward stack")
     result.steps, result.evals = read_log(jsonl)
     if result.steps:
@@ -278,9 +287,15 @@ def _decodings(swift_args: Sequence[str], samples: int, seed: int) -> list[Decod
     return [greedy, sampled]
 
 
+def scores_of(result: DemoResult, split: str) -> dict[str, dict[str, SplitScores]]:
+    """The before/after scores of ``split`` ("held-out" or "trained-on") in ``result``."""
+    return result.held_out if split == "held-out" else result.trained_on
+
+
 def _evaluate(
     model: Path,
     processor: Path,
+    split: str,
     tables: list[DemoTable],
     decodings: Sequence[Decoding],
     reward_url: str,
@@ -294,7 +309,7 @@ def _evaluate(
         qa = qa_f1_scores(reward_url, tables, completions)
         scores[decoding.label] = found = score_split(tables, completions, qa)
         say(
-            f"held-out, {model.name}, {decoding.label}: TEDS {found.teds:.3f}, "
+            f"{split}, {model.name}, {decoding.label}: TEDS {found.teds:.3f}, "
             f"TEDS-S {found.teds_s:.3f}, QA-F1 {found.qa_f1:.3f}"
         )
     return scores

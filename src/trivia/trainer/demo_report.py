@@ -2,7 +2,8 @@
 
 The curves show what GRPO saw at each step (reward mean and within-group spread, valid rate,
 groups skipped) and the held-out TEDS at each evaluation; the summary compares the warm-started
-and the trained model on the held-out tables, decoding by decoding.
+and the trained model, decoding by decoding, on the held-out tables (did it generalise?) and on
+the tables GRPO trained on (did the QA reward move the policy at all?).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from trivia.trainer.metrics import TEDS, TEDS_STRUCTURE
 
 if TYPE_CHECKING:
     from trivia.trainer.demo import DemoResult
+    from trivia.trainer.demo_eval import SplitScores
 
 
 # (SplitScores field, label): what the before/after table shows, in order.
@@ -63,12 +65,9 @@ def write_curves(result: DemoResult, path: Path) -> Path:
     bottom_left.set_xlabel("step")
     evals = [e for e in result.evals if EVAL_TEDS in e]
     at = [e["step"] for e in evals]
-    lowest = -0.05  # PubTabNet's TEDS can go below 0 for a prediction far larger than the table
     for key, label in ((EVAL_TEDS, "TEDS"), (EVAL_TEDS_S, "TEDS-S")):
-        values = [e.get(key) for e in evals]
-        bottom_right.plot(at, values, "o-", label=label)
-        lowest = min([lowest, *(v - 0.05 for v in values if v is not None)])
-    bottom_right.set_ylim(lowest, 1.05)
+        bottom_right.plot(at, [e.get(key) for e in evals], "o-", label=label)
+    bottom_right.set_ylim(-0.05, 1.05)  # TEDS lies in [0, 1]
     bottom_right.set_title(f"held-out ({result.held_out_tables} tables), sampled as in training")
     bottom_right.set_xlabel("step")
     bottom_right.legend(loc="lower right", fontsize=8)
@@ -89,14 +88,11 @@ def _mean(values: list[float]) -> float | None:
 def summary(result: DemoResult, *, window: int = 5) -> dict[str, Any]:
     """Everything the summary table shows, as plain data (written to ``summary.json``)."""
     rewards = [row.reward for row in result.steps]
-    held_out = {
-        decoding: {model: scores.as_dict() for model, scores in by_model.items()}
-        for decoding, by_model in result.held_out.items()
-    }
     return {
         "seed": result.seed,
         "steps": len(result.steps),
         "held_out_tables": result.held_out_tables,
+        "trained_on_tables": result.trained_on_tables,
         "training_reward": {
             "window": window,
             "first": _mean(rewards[:window]),
@@ -107,7 +103,15 @@ def summary(result: DemoResult, *, window: int = 5) -> dict[str, Any]:
             for e in result.evals
             if EVAL_TEDS in e
         ],
-        "held_out": held_out,
+        "held_out": _plain(result.held_out),
+        "trained_on": _plain(result.trained_on),
+    }
+
+
+def _plain(scores: dict[str, dict[str, SplitScores]]) -> dict[str, dict[str, dict[str, float]]]:
+    return {
+        decoding: {model: found.as_dict() for model, found in by_model.items()}
+        for decoding, by_model in scores.items()
     }
 
 
@@ -119,22 +123,28 @@ def write_summary(data: dict[str, Any], path: Path) -> Path:
 
 
 def summary_table(data: dict[str, Any], title: str) -> Table:
-    """Held-out scores of the warm-started and the trained model, one row per metric."""
+    """Scores of the warm-started and the trained model, one row per metric, split and decoding."""
     table = Table(title=title)
-    for column in ("held-out metric", "decoding", BEFORE, AFTER, "change"):
+    for column in ("metric", "tables", "decoding", BEFORE, AFTER, "change"):
         table.add_column(column, justify="right" if column in (BEFORE, AFTER, "change") else "left")
-    for decoding, by_model in data["held_out"].items():
-        before, after = by_model.get(BEFORE), by_model.get(AFTER)
-        for key, label in METRICS:
-            old = before[key] if before else None
-            new = after[key] if after else None
-            change = f"{new - old:+.3f}" if old is not None and new is not None else "-"
-            table.add_row(label, decoding, _cell(old), _cell(new), change)
-        table.add_section()
+    splits = (
+        (f"held-out ({data['held_out_tables']})", data["held_out"]),
+        (f"trained on ({data.get('trained_on_tables', 0)})", data.get("trained_on", {})),
+    )
+    for tables, scores in splits:
+        for decoding, by_model in scores.items():
+            before, after = by_model.get(BEFORE), by_model.get(AFTER)
+            for key, label in METRICS:
+                old = before[key] if before else None
+                new = after[key] if after else None
+                change = f"{new - old:+.3f}" if old is not None and new is not None else "-"
+                table.add_row(label, tables, decoding, _cell(old), _cell(new), change)
+            table.add_section()
     reward = data["training_reward"]
     if reward["first"] is not None:
         table.add_row(
             f"training reward, mean of first / last {reward['window']} steps",
+            "trained on",
             "as trained",
             _cell(reward["first"]),
             _cell(reward["last"]),
