@@ -17,9 +17,9 @@ lookup answerer after 50 ms, 64 calls at a time, as a busy vLLM would.
   its cost is the gateway's own `trivia_inspect_record_seconds` for the measured request, as a
   share of the request's time, and the same request with recording off (`TRIVIA_INSPECT_KEEP=0`).
 
-On two cores this time is bound by CPU, much of it the QA client's per call; its cost against
-the hand-written client it replaced is measured in `bench_qa_transport.py`, and the side-by-side
-times of this benchmark are in the README.
+On two cores this time is bound by CPU, much of it the QA client's per call; its guard (within
+5 % of the hand-written client it replaced) is measured in `bench_qa_transport.py`, and the
+side-by-side times of this benchmark are in the README.
 """
 
 from __future__ import annotations

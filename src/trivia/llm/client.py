@@ -1,8 +1,8 @@
 """The async client for OpenAI-compatible chat servers (vLLM, `swift deploy`, the stubs).
 
-Each endpoint is an `openai.AsyncOpenAI` over aiohttp (`DefaultAioHttpClient`), with the SDK's
-own retries off: this client picks the endpoint for every attempt (`trivia.llm.endpoints`:
-least outstanding, ejection, panic mode) and retries with `stamina`:
+Requests go out through the OpenAI SDK's HTTP client over aiohttp (`DefaultAioHttpClient`), one
+connection pool for all endpoints; this client picks the endpoint for every attempt
+(`trivia.llm.endpoints`: least outstanding, ejection, panic mode) and retries with `stamina`:
 
 - connection errors, timeouts, 429 and 5xx are retried up to `max_retries` times, with
   exponential backoff and jitter (`backoff_base_s`, capped at `backoff_max_s`), or after as long
@@ -16,10 +16,13 @@ least outstanding, ejection, panic mode) and retries with `stamina`:
   headless Service's pods, compose's replicas), one endpoint each, resolved again at most every
   `resolve_every_s` seconds while calls are made (`trivia.llm.discovery`).
 
-Requests go through the SDK's raw `post`/`get` (its transport, auth, status errors and
-timeouts) and the JSON is read here: the SDK's typed request transform and response models cost
-about 1.5 ms of CPU per call, ten times the rest, on a path that makes ~15,000 calls per
-optimiser step. Failures are `LLMError`s (`trivia.llm.errors`, the one error tree).
+Each request is built here (the endpoint's URL parsed once, the JSON body, the Authorization
+header) and sent with the SDK's HTTP client; the JSON reply is read here. `AsyncOpenAI`'s own
+request pipeline (option models, URL merging, header building, idempotency keys) doubled the
+client's CPU per call (1.2 against 0.6 ms in `benchmarks/bench_qa_transport.py`) on a path that
+makes ~15,000 calls per optimiser step, and this client needs none of it. The first attempt
+runs without the retry machinery; only a failed one enters `stamina`. Failures are `LLMError`s
+(`trivia.llm.errors`, the one error tree).
 """
 
 from __future__ import annotations
@@ -153,11 +156,10 @@ class ChatClient(_ClosedOnExit):
         )
         self._model = model
         self._model_lock = asyncio.Lock()
-        self._api_key = api_key
-        # Without a key, no Authorization header at all (the SDK would otherwise insist on one).
-        self._options: dict[str, Any] = (
-            {} if api_key else {"headers": {"Authorization": openai.Omit()}}
-        )
+        # Without a key, no Authorization header at all.
+        self._headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        if api_key:
+            self._headers["Authorization"] = f"Bearer {api_key}"
         self._concurrency = max_concurrency_per_endpoint
         self._request_timeout = request_timeout_s
         self._max_retries = max_retries
@@ -169,7 +171,7 @@ class ChatClient(_ClosedOnExit):
         self._http_client = http_client
         self._loop: asyncio.AbstractEventLoop | None = None
         self._http: httpx2.AsyncClient | None = None
-        self._sdk: dict[str, openai.AsyncOpenAI] = {}
+        self._targets: dict[str, tuple[httpx2.URL, httpx2.URL]] = {}  # url: (chat, models)
 
     # public API ----------------------------------------------------------------------------
     async def chat(
@@ -243,7 +245,6 @@ class ChatClient(_ClosedOnExit):
         if self._resolve_every:
             replicas = max(replicas, _DISCOVERED_REPLICAS_MAX)
         self._http = self._http_client(self._concurrency * replicas)
-        self._sdk = {}
         self._resolving = None
         if old_loop is None or old_http is None:
             return
@@ -254,17 +255,17 @@ class ChatClient(_ClosedOnExit):
         else:
             asyncio.run_coroutine_threadsafe(old_http.aclose(), old_loop)
 
-    def _sdk_for(self, ep: Endpoint) -> openai.AsyncOpenAI:
-        sdk = self._sdk.get(ep.url)
-        if sdk is None:
-            sdk = self._sdk[ep.url] = openai.AsyncOpenAI(
-                base_url=f"{ep.url}/v1",
-                api_key=self._api_key or "unused",
-                max_retries=0,
-                timeout=self._request_timeout,
-                http_client=self._http,
+    def _request(self, ep: Endpoint, what: str, body: dict[str, Any] | None) -> httpx2.Request:
+        targets = self._targets.get(ep.url)
+        if targets is None:
+            targets = self._targets[ep.url] = (
+                httpx2.URL(f"{ep.url}/v1/chat/completions"),
+                httpx2.URL(f"{ep.url}/v1/models"),
             )
-        return sdk
+        if what == "chat":
+            content = json.dumps(body, separators=(",", ":")).encode()
+            return httpx2.Request("POST", targets[0], headers=self._headers, content=content)
+        return httpx2.Request("GET", targets[1], headers=self._headers)
 
     async def _discover(self) -> None:
         """Resolve the URLs' host names when due; the first time, every caller waits for it."""
@@ -309,8 +310,29 @@ class ChatClient(_ClosedOnExit):
         tries = 0
         last: _AttemptFailed | None = None
         avoid: Endpoint | None = None
+
+        async def attempt_once() -> Any:
+            nonlocal tries, last, avoid
+            ep = self._pool.pick(key, avoid=avoid)
+            avoid = ep
+            tries += 1
+            try:
+                payload = await self._attempt(ep, what, request)
+                return payload if what == "models" else _reply(payload, whole)
+            except _AttemptFailed as failure:
+                failure.endpoint = ep.label
+                last = failure
+                raise
+
         try:
             async with asyncio.timeout_at(deadline):
+                try:
+                    return await attempt_once()
+                except _AttemptFailed as failure:
+                    if not self._max_retries or self._retry_wait(failure) is False:
+                        raise
+                # Retries: stamina sees the first failure again, then waits before each attempt.
+                replay: _AttemptFailed | None = last
                 async for attempt in stamina.retry_context(
                     on=self._retry_wait,
                     attempts=self._max_retries + 1,
@@ -320,16 +342,10 @@ class ChatClient(_ClosedOnExit):
                     wait_jitter=self._backoff_base,
                 ):
                     with attempt:
-                        ep = self._pool.pick(key, avoid=avoid)
-                        avoid = ep
-                        tries += 1
-                        try:
-                            payload = await self._attempt(ep, what, request)
-                            return payload if what == "models" else _reply(payload, whole)
-                        except _AttemptFailed as failure:
-                            failure.endpoint = ep.label
-                            last = failure
-                            raise
+                        if replay is not None:
+                            failed, replay = replay, None
+                            raise failed
+                        return await attempt_once()
         except TimeoutError:
             where = f" to {last.endpoint}" if last else ""
             after = f" after {last}" if last else ""
@@ -361,23 +377,13 @@ class ChatClient(_ClosedOnExit):
                 ep.probing = False
 
     async def _send(self, ep: Endpoint, what: str, request: dict[str, Any] | None) -> Any:
-        sdk = self._sdk_for(ep)
+        assert self._http is not None  # bound to the running loop by `_call`
         started = time.monotonic()
         status = "200"
         try:
             try:
                 async with asyncio.timeout(self._request_timeout):
-                    if what == "chat":
-                        response = await sdk.post(
-                            "/chat/completions",
-                            cast_to=httpx2.Response,
-                            body=request,
-                            options=self._options,
-                        )
-                    else:
-                        response = await sdk.get(
-                            "/models", cast_to=httpx2.Response, options=self._options
-                        )
+                    response = await self._http.send(self._request(ep, what, request))
             except TimeoutError:
                 status = "timeout"
                 raise _AttemptFailed(
@@ -386,32 +392,31 @@ class ChatClient(_ClosedOnExit):
                     retry=True,
                     endpoint_fault=True,
                 ) from None
-            except openai.APIStatusError as exc:
-                code = exc.status_code
+            except (aiohttp.ClientError, httpx2.TransportError) as exc:
+                status, message = _connection_failure(exc)
+                kind = "timeout" if status == "timeout" else "connect"
+                raise _AttemptFailed(message, kind=kind, retry=True, endpoint_fault=True) from None
+            code = response.status_code
+            if not 200 <= code < 300:
                 status = str(code)
-                detail = exc.response.text[:200].replace("\n", " ")
+                detail = response.text[:200].replace("\n", " ")
                 raise _AttemptFailed(
                     f"HTTP {code}: {detail}" if detail else f"HTTP {code}",
                     kind="http",
                     retry=code == 429 or code >= 500,
                     endpoint_fault=code >= 500,
                     status_code=code,
-                    retry_after=retry_after(exc.response.headers.get("retry-after")),
-                ) from None
-            except (openai.APIConnectionError, aiohttp.ClientError, httpx2.TransportError) as exc:
-                # The SDK wraps most transport errors; a malformed response comes through raw.
-                status, message = _connection_failure(exc)
-                kind = "timeout" if status == "timeout" else "connect"
-                raise _AttemptFailed(message, kind=kind, retry=True, endpoint_fault=True) from None
+                    retry_after=retry_after(response.headers.get("retry-after")),
+                )
             try:
                 payload = json.loads(response.content)
             except ValueError:
                 raise _AttemptFailed(
-                    f"HTTP {response.status_code} with a body that is not JSON",
+                    f"HTTP {code} with a body that is not JSON",
                     kind="bad_response",
                     retry=False,
                     endpoint_fault=False,
-                    status_code=response.status_code,
+                    status_code=code,
                 ) from None
         except _AttemptFailed as failure:
             self._pool.failed(ep, endpoint_fault=failure.endpoint_fault, reason=failure)
