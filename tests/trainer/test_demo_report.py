@@ -114,3 +114,15 @@ def test_a_missing_after_score_shows_as_a_dash():
     console.print(summary_table(summary(result), "demo"))
     teds_row = next(r for r in console.export_text().splitlines() if r.startswith("│ TEDS "))
     assert teds_row.count("-") >= 2
+
+
+def test_the_training_reward_is_compared_over_a_fifth_of_the_steps():
+    """One step's reward (2 tables) is mostly noise: short runs use 5 steps, long ones a fifth."""
+    result = _result()
+    assert summary(result)["training_reward"]["window"] == 5
+    result.steps = [
+        StepRow(step, step / 100, None, None, None, None, None, None) for step in range(1, 101)
+    ]
+    reward = summary(result)["training_reward"]
+    assert reward["window"] == 20
+    assert reward["first"] == pytest.approx(0.105) and reward["last"] == pytest.approx(0.905)

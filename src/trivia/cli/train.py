@@ -116,7 +116,9 @@ def demo_command(
     ),
     config: Annotated[Path, typer.Option(exists=True, dir_okay=False)] = DEMO_CONFIG,
     examples: Annotated[Path, typer.Option(exists=True, file_okay=False)] = EXAMPLES,
-    steps: Annotated[int | None, typer.Option(min=1, help="Training steps (config: 30).")] = None,
+    steps: Annotated[
+        int | None, typer.Option(min=1, help="Training steps (default: the config's max_steps).")
+    ] = None,
     warm_start_steps: Annotated[
         int, typer.Option(min=0, help="Steps teaching a new tiny model to answer in OTSL.")
     ] = 200,

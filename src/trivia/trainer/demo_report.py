@@ -85,9 +85,14 @@ def _mean(values: list[float]) -> float | None:
     return sum(values) / len(values) if values else None
 
 
-def summary(result: DemoResult, *, window: int = 5) -> dict[str, Any]:
-    """Everything the summary table shows, as plain data (written to ``summary.json``)."""
+def summary(result: DemoResult, *, window: int | None = None) -> dict[str, Any]:
+    """Everything the summary table shows, as plain data (written to ``summary.json``).
+
+    The training reward is compared over the first and the last ``window`` steps (default: a
+    fifth of them, at least 5): one step's reward, over 2 tables, is mostly noise.
+    """
     rewards = [row.reward for row in result.steps]
+    window = window or max(5, len(rewards) // 5)
     return {
         "seed": result.seed,
         "steps": len(result.steps),
