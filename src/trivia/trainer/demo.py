@@ -250,22 +250,24 @@ def run_demo(
     with Stack(stack_config, say=lambda line: None) as stack:
         url = stack.gateway_url
         say(f"reward stack ready at {url}")
-        splits = {"held-out": data.held_out_tables, "trained-on": data.train_tables}
-        for split, tables in splits.items():
+        # Each split's tables, and where their before/after scores go.
+        splits = (
+            ("held-out", data.held_out_tables, result.held_out),
+            ("trained-on", data.train_tables, result.trained_on),
+        )
+        for split, tables, found in splits:
             before = _evaluate(model, model, split, tables, decodings, url, say)
-            scores_of(result, split).update(
-                {label: {"warm start": scores} for label, scores in before.items()}
-            )
+            found.update({label: {"warm start": scores} for label, scores in before.items()})
         say(f"training (log: {result.train_log})")
         env = {**os.environ, **plan.env, "TRIVIA_REWARD_URL": url}
         swift_out.mkdir(parents=True, exist_ok=True)
         result.returncode = _train(plan.argv, env, result.train_log, jsonl, say)
         trained = _last_checkpoint(swift_out)
         if result.returncode == 0 and trained is not None:
-            for split, tables in splits.items():
+            for split, tables, found in splits:
                 after = _evaluate(trained, model, split, tables, decodings, url, say)
                 for label, scores in after.items():
-                    scores_of(result, split)[label]["GRPO"] = scores
+                    found[label]["GRPO"] = scores
         say("stopping the reward stack")
     result.steps, result.evals = read_log(jsonl)
     if result.steps:
@@ -285,11 +287,6 @@ def _decodings(swift_args: Sequence[str], samples: int, seed: int) -> list[Decod
     top_k = max(int(swift_option(swift_args, "top_k", "-1")), 0)
     sampled = Decoding(temperature, samples, top_k, top_p, length, seed)
     return [greedy, sampled]
-
-
-def scores_of(result: DemoResult, split: str) -> dict[str, dict[str, SplitScores]]:
-    """The before/after scores of ``split`` ("held-out" or "trained-on") in ``result``."""
-    return result.held_out if split == "held-out" else result.trained_on
 
 
 def _evaluate(
