@@ -23,13 +23,14 @@ from typing import Any, Protocol
 import httpx
 import pytest
 
-from .tools import REPO, debian_tool, run, unavailable
+from .tools import IN_CI, REPO, debian_tool, run, unavailable
 
 CACHE = Path(os.environ.get("TRIVIA_CACHE_DIR", "/var/cache/trivia-deploy"))
 WHEELHOUSE_PORTS = {"reward": 18711, "trainer": 18712}
 # The build cache kept between runs: the trainer image's layers (torch, its CUDA libraries,
-# ms-swift, DeepSpeed) are most of it.
-BUILD_CACHE_KEEP_BYTES = 24 << 30
+# ms-swift, DeepSpeed) are most of it. A CI machine runs the suite once and reuses nothing: it
+# keeps none, so that the tests after the image builds get their disk back.
+BUILD_CACHE_KEEP_BYTES = 0 if IN_CI else 24 << 30
 
 
 class _QuietHandler(SimpleHTTPRequestHandler):
@@ -97,6 +98,18 @@ def prune_build_cache(engine: httpx.Client) -> None:
     """Drop untagged images and the build cache beyond what the next run reuses."""
     engine.post("/images/prune", params={"filters": json.dumps({"dangling": ["true"]})})
     engine.post("/build/prune", params={"keep-storage": str(BUILD_CACHE_KEEP_BYTES)})
+
+
+def require_free_disk(engine: httpx.Client, needed_bytes: int, what: str) -> None:
+    """Refuse `what` up front when the daemon's disk cannot hold it: a build that fills the disk
+    fails every test after it with ENOSPC, instead of this one with the reason."""
+    root = engine.get("/info").json()["DockerRootDir"]
+    free = shutil.disk_usage(root).free
+    if free < needed_bytes:
+        unavailable(
+            f"{what} needs about {needed_bytes / 2**30:.0f} GiB free on the disk of {root}; "
+            f"{free / 2**30:.1f} GiB are free"
+        )
 
 
 class ComposeProject(Protocol):

@@ -38,9 +38,9 @@ import yaml
 from trivia.dataset.qa_from_table import qa_from_table
 
 from .compose_files import COMPOSE, HOST_NETWORK, OFFLINE, offline_env
-from .conftest import brought_down, cached_wheelhouse
+from .conftest import brought_down, cached_wheelhouse, prune_build_cache, require_free_disk
 from .dockerfiles import build_args, requirements_command
-from .tools import REPO, compose_binary, debian_tool, run
+from .tools import IN_CI, REPO, compose_binary, debian_tool, run
 from .wheelhouse import build_host_wheelhouse
 
 # The first run builds the trainer image (torch and its CUDA libraries): give it time.
@@ -59,6 +59,7 @@ GATEWAY = "http://127.0.0.1:8000"
 PROMETHEUS = "http://127.0.0.1:9090"
 QA_DELAY_S = 90
 TRAINER = REPO / "docker/trainer/Dockerfile"
+TRAINER_IMAGE = yaml.safe_load(COMPOSE.read_text("utf-8"))["services"]["trainer"]["image"]
 DASHBOARDS = sorted((REPO / "monitoring/grafana/dashboards").glob("*.json"))
 # Panels that cannot show data here, with the reason.
 NEEDS_GPU = {
@@ -71,6 +72,9 @@ FAILURE_ONLY = {
 }
 # Grafana's variables: the rate window it would pick for a 15 s scrape, and a dashboard range.
 GRAFANA_VARIABLES = {"$__rate_interval": "1m", "$__range": "15m", "$__interval": "15s"}
+# What the trainer's wheelhouse and its image build take on a machine that has neither (measured
+# on a fresh data directory: about 20 GB at the build's peak), with some margin.
+TRAINER_BUILD_DISK_BYTES = 24 << 30
 TIMINGS: list[tuple[str, float]] = []
 
 
@@ -114,11 +118,29 @@ def _report_timings(request: pytest.FixtureRequest) -> Iterator[None]:
             reporter.write_line(f"  {label:<52} {seconds:7.1f} s")
 
 
+def _engine(docker_socket: str, timeout: float = 120) -> httpx.Client:
+    transport = httpx.HTTPTransport(uds=docker_socket)
+    return httpx.Client(transport=transport, base_url="http://docker", timeout=timeout)
+
+
+def _image_present(engine: httpx.Client, name: str) -> bool:
+    return engine.get(f"/images/{name}/json").status_code == 200
+
+
 @pytest.fixture(scope="module")
 def trainer_wheels(
-    base_python: str, serve_wheelhouse: Callable[[str, Path], str], tmp_path_factory
-) -> str:
-    """The trainer image's requirements, written by the Dockerfile's own RUN line, as wheels."""
+    docker_socket: str,
+    base_python: str,
+    serve_wheelhouse: Callable[[str, Path], str],
+    tmp_path_factory,
+) -> Iterator[str]:
+    """The trainer image's requirements, written by the Dockerfile's own RUN line, as wheels.
+
+    In CI the wheelhouse is removed afterwards: nothing reuses it there.
+    """
+    with _engine(docker_socket) as engine:
+        if not _image_present(engine, TRAINER_IMAGE):
+            require_free_disk(engine, TRAINER_BUILD_DISK_BYTES, "building the trainer image")
     work = tmp_path_factory.mktemp("trainer-requirements")
     (work / "docker").mkdir()
     shutil.copy(REPO / "pyproject.toml", work)
@@ -140,7 +162,9 @@ def trainer_wheels(
             lambda d: build_host_wheelhouse(requirements, d, base_python, sources=["deepspeed"]),
         ),
     )
-    return serve_wheelhouse("trainer", directory)
+    yield serve_wheelhouse("trainer", directory)
+    if IN_CI:
+        shutil.rmtree(directory)
 
 
 def _rehearsal_data(folder: Path) -> Path:
@@ -191,8 +215,7 @@ class Rehearsal:
         return run([*argv, *args], env={**self.env, **env}, cwd=REPO, timeout=timeout)
 
     def engine(self, timeout: float = 120) -> httpx.Client:
-        transport = httpx.HTTPTransport(uds=self.docker_socket)
-        return httpx.Client(transport=transport, base_url="http://docker", timeout=timeout)
+        return _engine(self.docker_socket, timeout)
 
     def container(self, service: str) -> dict[str, Any]:
         filters = json.dumps(
@@ -276,6 +299,8 @@ def rehearsal(
                 f"build {label}", lambda s=service: stack.compose("build", s, timeout=3000)
             )
             assert built.returncode == 0, built.stdout[-6000:] + built.stderr[-6000:]
+        with stack.engine() as engine:
+            prune_build_cache(engine)  # in CI, the trainer's build stage (~8 GB) goes now
         stack.events["up"] = time.time()
         up = _timed(
             "up, until the trainer starts (qa 90 s late)",
@@ -283,6 +308,10 @@ def rehearsal(
         )
         assert up.returncode == 0, up.stderr + stack.compose("logs", "--tail", "40").stdout
         yield stack
+    if IN_CI:  # the trainer image (~8 GB) is not used again on a CI machine
+        with stack.engine() as engine:
+            removed = engine.delete(f"/images/{TRAINER_IMAGE}", params={"force": "1"})
+            assert removed.status_code == 200, removed.text
 
 
 def _started(container: dict[str, Any]) -> float:
