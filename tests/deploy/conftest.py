@@ -94,10 +94,16 @@ def cached_wheelhouse(
     return directory
 
 
+# Deleting the trainer's build cache (gigabytes of small files) takes minutes on a busy disk.
+PRUNE_TIMEOUT_S = 1200
+
+
 def prune_build_cache(engine: httpx.Client) -> None:
     """Drop untagged images and the build cache beyond what the next run reuses."""
-    engine.post("/images/prune", params={"filters": json.dumps({"dangling": ["true"]})})
-    engine.post("/build/prune", params={"keep-storage": str(BUILD_CACHE_KEEP_BYTES)})
+    dangling = {"filters": json.dumps({"dangling": ["true"]})}
+    engine.post("/images/prune", params=dangling, timeout=PRUNE_TIMEOUT_S)
+    keep = {"keep-storage": str(BUILD_CACHE_KEEP_BYTES)}
+    engine.post("/build/prune", params=keep, timeout=PRUNE_TIMEOUT_S)
 
 
 def require_free_disk(engine: httpx.Client, needed_bytes: int, what: str) -> None:

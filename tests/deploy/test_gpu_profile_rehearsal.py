@@ -38,7 +38,13 @@ import yaml
 from trivia.dataset.qa_from_table import qa_from_table
 
 from .compose_files import COMPOSE, HOST_NETWORK, OFFLINE, offline_env
-from .conftest import brought_down, cached_wheelhouse, prune_build_cache, require_free_disk
+from .conftest import (
+    PRUNE_TIMEOUT_S,
+    brought_down,
+    cached_wheelhouse,
+    prune_build_cache,
+    require_free_disk,
+)
 from .dockerfiles import build_args, requirements_command
 from .tools import IN_CI, REPO, compose_binary, debian_tool, run
 from .wheelhouse import build_host_wheelhouse
@@ -310,7 +316,9 @@ def rehearsal(
         yield stack
     if IN_CI:  # the trainer image (~8 GB) is not used again on a CI machine
         with stack.engine() as engine:
-            removed = engine.delete(f"/images/{TRAINER_IMAGE}", params={"force": "1"})
+            removed = engine.delete(
+                f"/images/{TRAINER_IMAGE}", params={"force": "1"}, timeout=PRUNE_TIMEOUT_S
+            )
             assert removed.status_code == 200, removed.text
 
 
