@@ -94,6 +94,12 @@ def cached_wheelhouse(
     return directory
 
 
+def engine_client(docker_socket: str, timeout: float = 120) -> httpx.Client:
+    """The Docker Engine API on the daemon's socket."""
+    transport = httpx.HTTPTransport(uds=docker_socket)
+    return httpx.Client(transport=transport, base_url="http://docker", timeout=timeout)
+
+
 # Deleting the trainer's build cache (gigabytes of small files) takes minutes on a busy disk.
 PRUNE_TIMEOUT_S = 1200
 

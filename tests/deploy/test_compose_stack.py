@@ -27,7 +27,7 @@ from trivia.dataset.qa_from_table import qa_from_table
 from trivia.ports import free_port
 
 from .compose_files import COMPOSE, HOST_NETWORK, OFFLINE, offline_env
-from .conftest import brought_down
+from .conftest import brought_down, engine_client
 from .tools import REPO, compose_binary, run
 
 pytestmark = pytest.mark.slow
@@ -54,8 +54,7 @@ class Stack:
 
     def engine(self) -> httpx.Client:
         """The Docker Engine API on the daemon's socket."""
-        transport = httpx.HTTPTransport(uds=self.docker_socket)
-        return httpx.Client(transport=transport, base_url="http://docker", timeout=120)
+        return engine_client(self.docker_socket)
 
     def containers(self, service: str | None = None) -> list[dict[str, Any]]:
         labels = [f"com.docker.compose.project={PROJECT}"]

@@ -42,6 +42,7 @@ from .conftest import (
     PRUNE_TIMEOUT_S,
     brought_down,
     cached_wheelhouse,
+    engine_client,
     prune_build_cache,
     require_free_disk,
 )
@@ -124,11 +125,6 @@ def _report_timings(request: pytest.FixtureRequest) -> Iterator[None]:
             reporter.write_line(f"  {label:<52} {seconds:7.1f} s")
 
 
-def _engine(docker_socket: str, timeout: float = 120) -> httpx.Client:
-    transport = httpx.HTTPTransport(uds=docker_socket)
-    return httpx.Client(transport=transport, base_url="http://docker", timeout=timeout)
-
-
 def _image_present(engine: httpx.Client, name: str) -> bool:
     return engine.get(f"/images/{name}/json").status_code == 200
 
@@ -144,7 +140,7 @@ def trainer_wheels(
 
     In CI the wheelhouse is removed afterwards: nothing reuses it there.
     """
-    with _engine(docker_socket) as engine:
+    with engine_client(docker_socket) as engine:
         if not _image_present(engine, TRAINER_IMAGE):
             require_free_disk(engine, TRAINER_BUILD_DISK_BYTES, "building the trainer image")
     work = tmp_path_factory.mktemp("trainer-requirements")
@@ -221,7 +217,7 @@ class Rehearsal:
         return run([*argv, *args], env={**self.env, **env}, cwd=REPO, timeout=timeout)
 
     def engine(self, timeout: float = 120) -> httpx.Client:
-        return _engine(self.docker_socket, timeout)
+        return engine_client(self.docker_socket, timeout)
 
     def container(self, service: str) -> dict[str, Any]:
         filters = json.dumps(
